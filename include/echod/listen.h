@@ -1,0 +1,61 @@
+/* listen: listen-spec parsing (pure) and opening the listeners. */
+#ifndef ECHOD_LISTEN_H
+#define ECHOD_LISTEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum listen_proto { LISTEN_TCP, LISTEN_UDP };
+enum listen_service { SERVICE_ECHO, SERVICE_DISCARD, SERVICE_CHARGEN, SERVICE_DAYTIME,
+		      SERVICE_REVERSE };
+
+#define LISTEN_HOST_MAX 256
+
+/* [tcp:|udp:][HOST]:PORT[/SERVICE] or PORT. An empty host or "*" means all interfaces. */
+struct listen_spec {
+	enum listen_proto proto;
+	enum listen_service service;
+	int any;                     /* all interfaces: dual-stack [::] */
+	char host[LISTEN_HOST_MAX];  /* literal or name, without brackets */
+	uint16_t port;               /* 0: the kernel picks one */
+};
+
+/* Returns 0, or -1 with a reason ("port out of range 0..65535") in why. */
+int listen_parse(const char *text, struct listen_spec *spec, char *why, size_t whylen);
+/* Canonical text of a spec, as --check-config prints it: "tcp:[::]:7/echo". */
+void listen_format(const struct listen_spec *spec, char *out, size_t outlen);
+const char *listen_service_name(enum listen_service service);
+
+/* One resolved address with one SO_REUSEPORT socket per worker slot. */
+struct listener {
+	struct listen_spec spec;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char name[80];               /* "tcp [::]:7" as the logs show it */
+	int *fds;                    /* nslots descriptors */
+};
+
+struct listener_set {
+	struct listener *v;
+	unsigned n;
+	unsigned nslots;
+};
+
+/* Resolves every spec and opens nslots listening sockets for each address.
+ * Returns 0, or -1 with the address and errno text in why (exit 71). */
+int listen_open_all(struct listener_set *set, const struct listen_spec *specs, unsigned nspecs,
+		    unsigned nslots, int backlog, char *why, size_t whylen);
+/* Closes every descriptor of the set (the supervisor's copies) and frees it. */
+void listen_close_all(struct listener_set *set);
+/* In a worker: closes the descriptors of every slot but its own. */
+void listen_keep_slot(struct listener_set *set, unsigned slot);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,31 @@
+/* log: one line per event on stderr, "echod: " first, sd-daemon "<N>" priority
+ * prefixes when stderr is the journal. fatal() exists only for start-up. */
+#ifndef ECHOD_LOG_H
+#define ECHOD_LOG_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5, LOG_LVL_INFO = 6,
+		 LOG_LVL_DEBUG = 7 };
+
+/* verbosity: 0 = warnings and the start-up lines, 1 = info (-v), 2 = debug (-vv), -1 = errors. */
+void log_init(int verbosity);
+/* Workers prefix their lines with "worker N: ". */
+void log_set_worker(int index);
+int log_enabled(enum log_level level);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* log_warn appends ": strerror(errno)"; log_warnx does not. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the message and exits with status (64, 71, 78...). */
+void fatalx(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,89 @@
+/*
+ * stats: per-worker counters in a mapping shared by the supervisor and its workers.
+ * Each process slot owns its cache lines and is their only writer, so the hot path
+ * takes no lock and no locked instruction; the supervisor sums the slots on demand.
+ */
+#ifndef ECHOD_STATS_H
+#define ECHOD_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STATS_COUNTERS(X)                                                                          \
+	X(accepted)                                                                                \
+	X(open)                                                                                    \
+	X(closed_eof)                                                                              \
+	X(closed_reset)                                                                            \
+	X(closed_error)                                                                            \
+	X(closed_idle)                                                                             \
+	X(closed_drain)                                                                            \
+	X(rejected_max_conns)                                                                      \
+	X(rejected_per_ip)                                                                         \
+	X(rejected_nomem)                                                                          \
+	X(accept_paused)                                                                           \
+	X(bytes_in)                                                                                \
+	X(bytes_out)                                                                               \
+	X(msgs)                                                                                    \
+	X(short_sends)                                                                             \
+	X(buffers_held)                                                                            \
+	X(ring_enobufs)                                                                            \
+	X(rearms)                                                                                  \
+	X(zc_sends)
+
+enum stats_counter {
+#define STATS_ENUM(name) STAT_##name,
+	STATS_COUNTERS(STATS_ENUM)
+#undef STATS_ENUM
+	STAT_COUNT
+};
+
+enum stats_slot_state { SLOT_FREE, SLOT_STARTING, SLOT_READY };
+
+struct stats_slot {
+	uint64_t c[STAT_COUNT];
+	int32_t pid;
+	uint32_t state;           /* enum stats_slot_state; the worker sets READY */
+} __attribute__((aligned(64)));
+
+struct stats_shared {
+	uint64_t open_total;      /* open TCP connections of all workers: --max-conns */
+	uint32_t nslots;
+	uint32_t ip_buckets;      /* per-address counting buckets, 0 when off */
+	uint32_t seed;            /* hashes client addresses; random per run */
+	uint32_t pad[11];
+	struct stats_slot slots[]; /* then: ip_global[ip_buckets], ip_local[nslots][ip_buckets] */
+};
+
+/* Maps the shared region before fork. ip_buckets must be 0 or a power of two. */
+struct stats_shared *stats_create(unsigned nslots, unsigned ip_buckets);
+void stats_destroy(struct stats_shared *sh);
+uint32_t *stats_ip_global(struct stats_shared *sh);
+uint32_t *stats_ip_local(struct stats_shared *sh, unsigned slot);
+const char *stats_name(enum stats_counter c);
+
+/* Single-writer update: a relaxed load and store, never a locked add. */
+static inline void stats_add(struct stats_slot *s, enum stats_counter c, uint64_t n)
+{
+	__atomic_store_n(&s->c[c], __atomic_load_n(&s->c[c], __ATOMIC_RELAXED) + n,
+			 __ATOMIC_RELAXED);
+}
+
+static inline uint64_t stats_get(const struct stats_slot *s, enum stats_counter c)
+{
+	return __atomic_load_n(&s->c[c], __ATOMIC_RELAXED);
+}
+
+/* Adds every live slot and the retired totals into out[STAT_COUNT]. */
+void stats_sum(const struct stats_shared *sh, const uint64_t *retired, uint64_t *out);
+/* "accepted=1 open=0 ..." for the USR1 line. */
+void stats_format(const uint64_t *v, char *out, size_t outlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,54 @@
+/*
+ * worker: one process of the pool. Sets its name, blocks its signals into a
+ * signalfd, then runs one backend until it has drained.
+ */
+#ifndef ECHOD_WORKER_H
+#define ECHOD_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "echod/config.h"
+#include "echod/limits.h"
+#include "echod/stats.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* First int of whatever a backend keeps in its event data. */
+enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL };
+
+struct worker {
+	const struct config *cfg;
+	enum backend_kind backend;   /* resolved: epoll or io_uring */
+	unsigned index;              /* listener slot: "echod: worker N" */
+	struct stats_slot *stats;
+	struct limits limits;
+	int *listen_fds;
+	unsigned nlisten;
+	int shared_listeners;        /* sockets shared by all workers: EPOLLEXCLUSIVE */
+	int sigfd;                   /* TERM/INT: drain */
+	pid_t supervisor;            /* exit when it is gone */
+	const char *banner;          /* "TEXT\r\n", or NULL */
+	size_t banner_len;
+};
+
+/* Runs in the child after fork; returns the process's exit status. */
+int worker_main(struct worker *w);
+/* The backend accepts now: the supervisor may say READY. */
+void worker_ready(struct worker *w);
+/* Reads the signalfd; returns 1 when the worker must drain and stop. */
+int worker_signal(struct worker *w);
+
+/* The backends. Each returns 0 once drained, or an exit status. */
+int loop_epoll_run(struct worker *w);
+int loop_uring_run(struct worker *w);
+/* 0 when io_uring can run here, else -errno with the reason in why. */
+int loop_uring_probe(char *why, size_t whylen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,507 @@
+/*
+ * config: the option table and everything it drives.
+ *
+ * One row per option: its names, type, bounds, default and help. The command line,
+ * the config file, --help and --check-config all walk this table, so an option
+ * exists in all four places or in none. Values are checked by one setter whose
+ * messages the callers prefix with "--name: " or "FILE:LINE: name: ".
+ */
+#include "echod/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum opt_type {
+	OPT_LISTEN,   /* repeatable listen spec */
+	OPT_UINT,     /* unsigned integer within [min, max] */
+	OPT_BACKEND,  /* auto | epoll | io_uring */
+	OPT_TEXT,     /* free text, at most CONFIG_TEXT_MAX - 1 bytes */
+	OPT_VERBOSE,  /* flag: command line -v, file "verbose = true" */
+	OPT_QUIET,
+	OPT_ACTION,   /* command line only: help, version, check-config */
+};
+
+/* Options a later release implements: accepted by neither the command line nor the
+ * file yet, with a message saying so rather than being silently ignored. */
+#define OPTF_NOT_YET 0x1
+#define OPTF_CMDLINE 0x2 /* command line only */
+
+struct option_def {
+	const char *name;
+	char short_name;
+	enum opt_type type;
+	unsigned min, max;
+	const char *def;      /* default, parsed by the same setter; NULL: none */
+	size_t off;           /* field in struct config */
+	const char *metavar;
+	const char *help;
+	unsigned flags;
+	enum config_action action;
+};
+
+#define F(field) offsetof(struct config, field)
+
+static const struct option_def options[] = {
+	{"listen", 'l', OPT_LISTEN, 0, 0, NULL, F(listen), "SPEC",
+	 "listen on [tcp:|udp:][HOST]:PORT[/SERVICE] or PORT; repeatable (default tcp::7)", 0, 0},
+	{"workers", 'w', OPT_UINT, 1, CONFIG_WORKERS_MAX, NULL, F(workers), "N",
+	 "worker processes (default: online CPUs)", 0, 0},
+	{"backend", 'b', OPT_BACKEND, 0, 0, "auto", F(backend), "NAME",
+	 "auto | epoll | io_uring", 0, 0},
+	{"max-conns", 0, OPT_UINT, 0, 100000000, "0", F(max_conns), "N",
+	 "open TCP connections in total, all workers together (0: descriptors only)", 0, 0},
+	{"max-conns-per-ip", 0, OPT_UINT, 0, 1000000, "0", F(max_conns_per_ip), "N",
+	 "open TCP connections per client address (0: no limit)", 0, 0},
+	{"idle-timeout", 0, OPT_UINT, 0, 86400 * 365, "300", F(idle_timeout), "SECS",
+	 "close a connection that moved no byte for SECS (0: never)", 0, 0},
+	{"drain-timeout", 0, OPT_UINT, 0, 86400, "10", F(drain_timeout), "SECS",
+	 "on TERM, how long open connections may go on being echoed", 0, 0},
+	{"backlog", 0, OPT_UINT, 1, 1 << 20, "4096", F(backlog), "N",
+	 "listen backlog (the kernel caps it at net.core.somaxconn)", 0, 0},
+	{"user", 0, OPT_TEXT, 0, 0, "", F(user), "USER[:GROUP]",
+	 "drop privileges after binding", OPTF_NOT_YET, 0},
+	{"metrics", 0, OPT_TEXT, 0, 0, "", F(metrics), "[HOST]:PORT",
+	 "serve Prometheus text on /metrics", OPTF_NOT_YET, 0},
+	{"udp-rate", 0, OPT_UINT, 0, 1000000, "100", F(udp_rate), "N",
+	 "UDP datagrams answered per second per source address", 0, 0},
+	{"banner", 0, OPT_TEXT, 0, 0, "", F(banner), "TEXT",
+	 "a line sent first on every TCP echo connection", 0, 0},
+	{"zerocopy-threshold", 0, OPT_UINT, 0, 1 << 30, "0", F(zerocopy_threshold), "BYTES",
+	 "io_uring SEND_ZC for sends at least this big (0: off)", 0, 0},
+	{"config", 0, OPT_TEXT, 0, 0, "", F(config_file), "FILE",
+	 "read \"name = value\" lines; the command line wins", OPTF_CMDLINE, 0},
+	{"check-config", 't', OPT_ACTION, 0, 0, NULL, 0, NULL,
+	 "validate everything, print the effective configuration, exit", OPTF_CMDLINE, CONFIG_CHECK},
+	{"verbose", 'v', OPT_VERBOSE, 0, 0, NULL, F(verbosity), NULL,
+	 "log more (twice: debug)", 0, 0},
+	{"quiet", 'q', OPT_QUIET, 0, 0, NULL, F(verbosity), NULL, "log warnings and errors only",
+	 0, 0},
+	{"version", 'V', OPT_ACTION, 0, 0, NULL, 0, NULL, "print the version and exit",
+	 OPTF_CMDLINE, CONFIG_VERSION},
+	{"help", 'h', OPT_ACTION, 0, 0, NULL, 0, NULL, "print this help and exit", OPTF_CMDLINE,
+	 CONFIG_HELP},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char *const backend_names[] = {"auto", "epoll", "io_uring"};
+
+const char *config_backend_name(enum backend_kind kind)
+{
+	return backend_names[kind];
+}
+
+static int set_error(struct config_error *err, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_error(struct config_error *err, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	err->status = status;
+	return status;
+}
+
+static const struct option_def *find_long(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static const struct option_def *find_short(char c)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (options[i].short_name == c)
+			return &options[i];
+	return NULL;
+}
+
+static int takes_value(const struct option_def *o)
+{
+	return o->type != OPT_VERBOSE && o->type != OPT_QUIET && o->type != OPT_ACTION;
+}
+
+/* Strict decimal: digits only, within [min, max]. */
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	unsigned long long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > max)
+			return -1;
+	}
+	if (v < min)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "1") == 0)
+		*out = 1;
+	else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static int set_listen(struct config *cfg, const char *value, char *why, size_t whylen)
+{
+	struct listen_spec spec;
+
+	if (listen_parse(value, &spec, why, whylen) < 0)
+		return -1;
+	if (spec.proto == LISTEN_UDP) {
+		snprintf(why, whylen, "UDP listeners are not supported yet");
+		return -1;
+	}
+	if (spec.service != SERVICE_ECHO) {
+		snprintf(why, whylen, "service '%s' is not supported yet (only echo)",
+			 listen_service_name(spec.service));
+		return -1;
+	}
+	if (cfg->nlisten == CONFIG_LISTEN_MAX) {
+		snprintf(why, whylen, "too many listeners (at most %d)", CONFIG_LISTEN_MAX);
+		return -1;
+	}
+	cfg->listen[cfg->nlisten++] = spec;
+	return 0;
+}
+
+/*
+ * The one setter. from_file selects the flag syntax ("verbose = true"). Returns 0, or
+ * -1 with a reason in why that the caller prefixes with where the value came from.
+ */
+static int set_value(struct config *cfg, const struct option_def *o, const char *value,
+		     int from_file, char *why, size_t whylen)
+{
+	char *field = (char *)cfg + o->off;
+	unsigned u;
+	int b;
+
+	if (o->flags & OPTF_NOT_YET) {
+		snprintf(why, whylen, "not supported by this version yet");
+		return -1;
+	}
+	switch (o->type) {
+	case OPT_LISTEN:
+		return set_listen(cfg, value, why, whylen);
+	case OPT_UINT:
+		if (parse_uint(value, o->min, o->max, &u) < 0) {
+			snprintf(why, whylen, "invalid value '%s' (expected an integer from %u to %u)",
+				 value, o->min, o->max);
+			return -1;
+		}
+		memcpy(field, &u, sizeof(u));
+		return 0;
+	case OPT_BACKEND:
+		for (int k = 0; k < 3; k++) {
+			if (strcmp(value, backend_names[k]) == 0) {
+				cfg->backend = (enum backend_kind)k;
+				return 0;
+			}
+		}
+		snprintf(why, whylen, "invalid value '%s' (expected auto, epoll or io_uring)", value);
+		return -1;
+	case OPT_TEXT:
+		if (strlen(value) >= CONFIG_TEXT_MAX || strpbrk(value, "\r\n") != NULL) {
+			snprintf(why, whylen, "invalid value '%.40s' (one line of at most %d bytes)",
+				 value, CONFIG_TEXT_MAX - 1);
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
+	case OPT_VERBOSE:
+	case OPT_QUIET:
+		if (!from_file) {
+			cfg->verbosity += o->type == OPT_VERBOSE ? 1 : -1;
+			return 0;
+		}
+		if (parse_bool(value, &b) < 0) {
+			snprintf(why, whylen, "invalid value '%s' (expected true or false)", value);
+			return -1;
+		}
+		if (b)
+			cfg->verbosity = o->type == OPT_VERBOSE ? 1 : -1;
+		return 0;
+	case OPT_ACTION:
+		cfg->action = o->action;
+		return 0;
+	}
+	return -1;
+}
+
+static void config_defaults(struct config *cfg)
+{
+	char why[128];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (options[i].def != NULL && !(options[i].flags & OPTF_NOT_YET))
+			set_value(cfg, &options[i], options[i].def, 1, why, sizeof(why));
+	/* The one default that is not a constant. */
+	cfg->workers = cpus < 1 ? 1 : cpus > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : (unsigned)cpus;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		*--end = '\0';
+	return s;
+}
+
+/* Applies one "name = value" line; returns 0 or EXIT_CONFIG. */
+static int file_line(struct config *cfg, char *line, const char *path, unsigned lineno,
+		     struct config_error *err)
+{
+	char why[400];
+	char *eq, *name, *value;
+	const struct option_def *o;
+	size_t vlen;
+
+	name = trim(line);
+	if (*name == '\0' || *name == '#')
+		return 0;
+	eq = strchr(name, '=');
+	if (eq == NULL)
+		return set_error(err, EXIT_CONFIG, "%s:%u: expected \"name = value\"", path, lineno);
+	*eq = '\0';
+	name = trim(name);
+	value = trim(eq + 1);
+	vlen = strlen(value);
+	if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+		value[vlen - 1] = '\0';
+		value++;
+	}
+	o = find_long(name, strlen(name));
+	if (o == NULL)
+		return set_error(err, EXIT_CONFIG, "%s:%u: unknown option '%s'", path, lineno, name);
+	if (o->flags & OPTF_CMDLINE)
+		return set_error(err, EXIT_CONFIG, "%s:%u: %s: allowed on the command line only",
+				 path, lineno, name);
+	if (set_value(cfg, o, value, 1, why, sizeof(why)) < 0)
+		return set_error(err, EXIT_CONFIG, "%s:%u: %s: %s", path, lineno, name, why);
+	return 0;
+}
+
+int config_parse_file(struct config *cfg, FILE *f, const char *path, struct config_error *err)
+{
+	char line[1024];
+	unsigned lineno = 0;
+
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f))
+			return set_error(err, EXIT_CONFIG, "%s:%u: line too long", path, lineno);
+		if (file_line(cfg, line, path, lineno, err) != 0)
+			return err->status;
+	}
+	if (ferror(f))
+		return set_error(err, EXIT_CONFIG, "%s: read error: %s", path, strerror(errno));
+	return 0;
+}
+
+static int load_file(struct config *cfg, const char *path, struct config_error *err)
+{
+	FILE *f = fopen(path, "re");
+	int rc;
+
+	if (f == NULL)
+		return set_error(err, EXIT_CONFIG, "cannot read config file %s: %s", path,
+				 strerror(errno));
+	rc = config_parse_file(cfg, f, path, err);
+	fclose(f);
+	return rc;
+}
+
+/*
+ * Walks argv. With apply == 0 it only finds --config, --help and --version (so a
+ * broken file never hides --help); with apply == 1 it sets every option, the first
+ * --listen replacing the file's listeners.
+ */
+static int walk_args(struct config *cfg, int argc, char *const argv[], int apply,
+		     struct config_error *err)
+{
+	int listen_replaced = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *value = NULL;
+		const struct option_def *o;
+		char why[400], label[64];
+
+		if (strcmp(arg, "--") == 0) {
+			if (i + 1 < argc)
+				return set_error(err, EXIT_USAGE, "unexpected argument '%s'",
+						 argv[i + 1]);
+			break;
+		}
+		if (arg[0] != '-' || arg[1] == '\0')
+			return set_error(err, EXIT_USAGE, "unexpected argument '%s'", arg);
+		if (arg[1] == '-') {
+			const char *eq = strchr(arg + 2, '=');
+			size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+
+			o = find_long(arg + 2, len);
+			if (o == NULL)
+				return set_error(err, EXIT_USAGE,
+						 "unknown option '%.*s' (see echod --help)",
+						 (int)(len + 2), arg);
+			if (eq != NULL && !takes_value(o))
+				return set_error(err, EXIT_USAGE, "--%s: takes no value", o->name);
+			if (eq != NULL)
+				value = eq + 1;
+		} else {
+			o = find_short(arg[1]);
+			if (o == NULL)
+				return set_error(err, EXIT_USAGE,
+						 "unknown option '-%c' (see echod --help)", arg[1]);
+			if (arg[2] != '\0' && takes_value(o)) {
+				value = arg + 2;
+			} else if (arg[2] != '\0') {
+				/* bundled flags: -vv, -tq */
+				for (const char *p = arg + 1; *p != '\0'; p++) {
+					const struct option_def *f = find_short(*p);
+
+					if (f == NULL || takes_value(f))
+						return set_error(err, EXIT_USAGE,
+								 "unknown option '-%c' in '%s'",
+								 *p, arg);
+					if (apply || f->type == OPT_ACTION)
+						set_value(cfg, f, "", 0, why, sizeof(why));
+				}
+				continue;
+			}
+		}
+		if (takes_value(o) && value == NULL) {
+			if (i + 1 >= argc)
+				return set_error(err, EXIT_USAGE, "--%s: missing value", o->name);
+			value = argv[++i];
+		}
+		if (!apply && o->type != OPT_ACTION && o->off != F(config_file))
+			continue;
+		if (apply && o->type == OPT_LISTEN && !listen_replaced) {
+			cfg->nlisten = 0;
+			listen_replaced = 1;
+		}
+		snprintf(label, sizeof(label), "--%s", o->name);
+		if (set_value(cfg, o, value ? value : "", 0, why, sizeof(why)) < 0)
+			return set_error(err, EXIT_USAGE, "%s: %s", label, why);
+	}
+	return 0;
+}
+
+int config_load(struct config *cfg, int argc, char *const argv[], struct config_error *err)
+{
+	struct config pre;
+	int rc;
+
+	err->status = 0;
+	err->msg[0] = '\0';
+	config_defaults(cfg);
+	/* First pass: --config, --help, --version. Errors surface in the second pass. */
+	config_defaults(&pre);
+	if (walk_args(&pre, argc, argv, 0, err) == 0 &&
+	    (pre.action == CONFIG_HELP || pre.action == CONFIG_VERSION)) {
+		cfg->action = pre.action;
+		return 0;
+	}
+	err->status = 0;
+	if (pre.config_file[0] != '\0') {
+		rc = load_file(cfg, pre.config_file, err);
+		if (rc != 0)
+			return rc;
+	}
+	rc = walk_args(cfg, argc, argv, 1, err);
+	if (rc != 0)
+		return rc;
+	if (cfg->nlisten == 0)
+		set_listen(cfg, "tcp::7", err->msg, sizeof(err->msg));
+	return 0;
+}
+
+static void print_value(const struct config *cfg, const struct option_def *o, FILE *out)
+{
+	const char *field = (const char *)cfg + o->off;
+	char spec[LISTEN_HOST_MAX + 32];
+	unsigned u;
+
+	switch (o->type) {
+	case OPT_LISTEN:
+		for (unsigned i = 0; i < cfg->nlisten; i++) {
+			listen_format(&cfg->listen[i], spec, sizeof(spec));
+			fprintf(out, "listen = %s\n", spec);
+		}
+		break;
+	case OPT_UINT:
+		memcpy(&u, field, sizeof(u));
+		fprintf(out, "%s = %u\n", o->name, u);
+		break;
+	case OPT_BACKEND:
+		fprintf(out, "%s = %s\n", o->name, backend_names[cfg->backend]);
+		break;
+	case OPT_TEXT:
+		fprintf(out, "%s = \"%s\"\n", o->name, field);
+		break;
+	case OPT_VERBOSE:
+		fprintf(out, "verbose = %s\n", cfg->verbosity > 0 ? "true" : "false");
+		break;
+	case OPT_QUIET:
+		fprintf(out, "quiet = %s\n", cfg->verbosity < 0 ? "true" : "false");
+		break;
+	case OPT_ACTION:
+		break;
+	}
+}
+
+void config_print(const struct config *cfg, FILE *out)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (!(options[i].flags & (OPTF_CMDLINE | OPTF_NOT_YET)))
+			print_value(cfg, &options[i], out);
+}
+
+void config_usage(FILE *out)
+{
+	fprintf(out, "usage: echod [OPTION]...\n"
+		     "A high-performance echo server (RFC 862).\n\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		char lhs[64];
+		int n;
+
+		if (o->flags & OPTF_NOT_YET)
+			continue;
+		n = snprintf(lhs, sizeof(lhs), "%s%c%s--%s", o->short_name ? "-" : "  ",
+			     o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ",
+			     o->name);
+		if (o->metavar != NULL)
+			snprintf(lhs + n, sizeof(lhs) - (size_t)n, "=%s", o->metavar);
+		fprintf(out, "  %-34s %s\n", lhs, o->help);
+	}
+	fprintf(out, "\nSignals: TERM/INT drain and stop, HUP rolling restart with the re-read\n"
+		     "configuration, USR1 log the counters.\n"
+		     "Exit status: 0 stopped, 64 usage error, 71 system refused, 78 config file "
+		     "error.\n");
+}

@@ -1,0 +1,550 @@
+/*
+ * loop_epoll: the edge-triggered epoll backend.
+ *
+ * A connection is registered once, EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, and never
+ * modified. Each edge only sets a flag; a flag is cleared on EAGAIN, on a short read
+ * or a partial send, never otherwise, so no edge is lost. Reads stop after a budget
+ * and the connection goes on the ready list, so one fast peer cannot starve others.
+ *
+ * The echo path copies nothing: bytes are received into the worker's read buffer and
+ * sent from it. Should the kernel take only part, the connection keeps that very
+ * buffer with the unsent tail and reads nothing more until it is flushed
+ * (backpressure: the TCP window then pushes back on the sender); the worker takes a
+ * fresh read buffer from the pool. An idle connection holds no buffer.
+ *
+ * Listeners are level-triggered: an accept budget left unfinished is simply
+ * reported again.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "echod/conn.h"
+#include "echod/log.h"
+#include "echod/net.h"
+#include "echod/worker.h"
+
+#define EP_EVENTS        512
+#define EP_READ_BUDGET   16   /* reads per connection per turn */
+#define EP_ACCEPT_BUDGET 64   /* accepts per listener per turn */
+#define EP_ACCEPT_PAUSE  100  /* ms without accepting after EMFILE and kin */
+#define EP_SPARE_BUFS    64
+#define EP_SPARE_CONNS   256
+
+struct ep_listener {
+	int kind;                   /* EV_LISTENER */
+	int fd;
+};
+
+struct epoll_loop {
+	struct worker *w;
+	int epfd;
+	int sig_kind;               /* EV_SIGNAL: the signalfd's event data */
+	struct ep_listener *listeners;
+	unsigned nlisten;
+	struct timer_list idle;     /* every open connection, oldest activity first */
+	struct bufpool bufs;
+	char *rbuf;                 /* the read buffer, until a connection keeps it */
+	struct conn *ready;         /* read budget ran out: served again next turn */
+	struct conn **ready_tail;
+	struct conn *closed;        /* closed this turn, freed at its end */
+	struct conn *spare;         /* freed structs for reuse */
+	unsigned nspare;
+	unsigned long nconns;
+	uint64_t now;
+	uint64_t accept_resume;     /* ms; 0 while accepting */
+	int draining;
+	uint64_t drain_deadline;
+};
+
+static struct conn *conn_of(struct timer_node *node)
+{
+	return (struct conn *)((char *)node - offsetof(struct conn, idle));
+}
+
+static void ep_stat(struct epoll_loop *lp, enum stats_counter c, uint64_t n)
+{
+	stats_add(lp->w->stats, c, n);
+}
+
+static void ready_push(struct epoll_loop *lp, struct conn *c)
+{
+	if (c->flags & CONN_READY)
+		return;
+	c->flags |= CONN_READY;
+	c->next = NULL;
+	*lp->ready_tail = c;
+	lp->ready_tail = &c->next;
+}
+
+static struct conn *conn_new(struct epoll_loop *lp)
+{
+	struct conn *c = lp->spare;
+
+	if (c != NULL) {
+		lp->spare = c->next;
+		lp->nspare--;
+	} else {
+		c = malloc(sizeof(*c));
+		if (c == NULL)
+			return NULL;
+	}
+	memset(c, 0, sizeof(*c));
+	c->kind = EV_CONN;
+	return c;
+}
+
+static void conn_free(struct epoll_loop *lp, struct conn *c)
+{
+	if (lp->nspare >= EP_SPARE_CONNS) {
+		free(c);
+		return;
+	}
+	c->next = lp->spare;
+	lp->spare = c;
+	lp->nspare++;
+}
+
+/* The only way a connection goes away: closes, gives back, counts, says why. */
+static void conn_close(struct epoll_loop *lp, struct conn *c, enum conn_close_reason why)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	log_debug("connection %d closed: %s", c->fd, conn_reason_name(why));
+	close(c->fd);
+	c->fd = -1;
+	c->state = CONN_CLOSED;
+	timer_remove(&c->idle);
+	if (c->pending.buf != NULL) {
+		bufpool_put(&lp->bufs, pending_release(&c->pending));
+		ep_stat(lp, STAT_buffers_held, (uint64_t)-1);
+	}
+	limits_release(&lp->w->limits, &c->ticket);
+	ep_stat(lp, conn_reason_counter(why), 1);
+	lp->nconns--;
+	/* On the ready list it is freed by the ready walk; else at the end of the turn. */
+	if (!(c->flags & CONN_READY)) {
+		c->next = lp->closed;
+		lp->closed = c;
+	}
+}
+
+static void conn_fail(struct epoll_loop *lp, struct conn *c, int err)
+{
+	conn_close(lp, c, conn_errno_reason(err));
+}
+
+/* Sends what is owed. Returns -1 when the connection was closed. */
+static int conn_flush(struct epoll_loop *lp, struct conn *c)
+{
+	ssize_t n = send(c->fd, c->pending.buf + c->pending.off, c->pending.len,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			conn_fail(lp, c, errno);
+			return -1;
+		}
+		if (errno == EAGAIN)
+			c->flags &= ~CONN_WRITABLE;
+		return 0;
+	}
+	ep_stat(lp, STAT_bytes_out, (uint64_t)n);
+	timer_touch(&lp->idle, &c->idle, lp->now);
+	if (!pending_advance(&c->pending, (uint32_t)n)) {
+		c->flags &= ~CONN_WRITABLE; /* a partial send: the socket buffer is full */
+		return 0;
+	}
+	bufpool_put(&lp->bufs, pending_release(&c->pending));
+	ep_stat(lp, STAT_buffers_held, (uint64_t)-1);
+	c->state = CONN_ECHOING;
+	return 0;
+}
+
+/*
+ * Echoes n bytes from the read buffer. Returns 0 when all went out, -1 when the
+ * connection was closed or now holds the buffer (and so must stop reading).
+ */
+static int conn_echo(struct epoll_loop *lp, struct conn *c, size_t n)
+{
+	ssize_t s = send(c->fd, lp->rbuf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (s < 0 && errno != EAGAIN && errno != EINTR) {
+		conn_fail(lp, c, errno);
+		return -1;
+	}
+	if (s < 0)
+		s = 0;
+	ep_stat(lp, STAT_bytes_out, (uint64_t)s);
+	if ((size_t)s == n)
+		return 0;
+	pending_hold(&c->pending, lp->rbuf, (uint32_t)s, (uint32_t)(n - (size_t)s));
+	lp->rbuf = NULL;
+	c->state = CONN_BLOCKED;
+	c->flags &= ~CONN_WRITABLE;
+	ep_stat(lp, STAT_short_sends, 1);
+	ep_stat(lp, STAT_buffers_held, 1);
+	return -1;
+}
+
+/* Reads and echoes until EAGAIN, a short read, backpressure or the budget's end. */
+static void conn_read(struct epoll_loop *lp, struct conn *c)
+{
+	for (int budget = EP_READ_BUDGET; budget > 0; budget--) {
+		ssize_t n;
+
+		if (lp->rbuf == NULL && (lp->rbuf = bufpool_get(&lp->bufs)) == NULL) {
+			conn_close(lp, c, CLOSE_ERROR); /* out of memory: shed this one */
+			return;
+		}
+		n = recv(c->fd, lp->rbuf, CONN_BUF_SIZE, 0);
+		if (n > 0) {
+			ep_stat(lp, STAT_bytes_in, (uint64_t)n);
+			ep_stat(lp, STAT_msgs, 1);
+			timer_touch(&lp->idle, &c->idle, lp->now);
+			if (conn_echo(lp, c, (size_t)n) < 0)
+				return;
+			/* A short read emptied the socket; a later byte raises a new edge.
+			 * With the FIN already queued no edge would come: read on to EOF. */
+			if ((size_t)n < CONN_BUF_SIZE && !(c->flags & CONN_RDHUP)) {
+				c->flags &= ~CONN_READABLE;
+				return;
+			}
+			continue;
+		}
+		if (n == 0) {
+			conn_close(lp, c, CLOSE_EOF); /* the peer's FIN, nothing owed */
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			c->flags &= ~CONN_READABLE;
+			return;
+		}
+		conn_fail(lp, c, errno);
+		return;
+	}
+	ready_push(lp, c);
+}
+
+/* The connection's state machine, run on every edge and every ready turn. */
+static void conn_service(struct epoll_loop *lp, struct conn *c)
+{
+	if (c->state == CONN_BLOCKED) {
+		if (!(c->flags & CONN_WRITABLE) || conn_flush(lp, c) < 0 ||
+		    c->state == CONN_BLOCKED)
+			return;
+	}
+	if (c->state == CONN_ECHOING && (c->flags & CONN_READABLE))
+		conn_read(lp, c);
+}
+
+static void conn_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->flags |= CONN_READABLE;
+	if (ev & EPOLLRDHUP)
+		c->flags |= CONN_RDHUP;
+	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		c->flags |= CONN_WRITABLE;
+	conn_service(lp, c);
+}
+
+static int send_banner(struct epoll_loop *lp, int fd)
+{
+	const struct worker *w = lp->w;
+
+	/* A fresh socket's buffer always takes a line this short whole. */
+	return send(fd, w->banner, w->banner_len, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+			       (ssize_t)w->banner_len
+		       ? 0
+		       : -1;
+}
+
+static void ep_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storage *ss)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+	struct limits_ticket ticket;
+	enum limits_verdict verdict;
+	uint8_t key[16];
+	struct conn *c;
+	int on = 1;
+
+	net_addr_key((const struct sockaddr *)ss, key);
+	verdict = limits_admit(&lp->w->limits, key, &ticket);
+	if (verdict != LIMITS_OK) {
+		close(fd);
+		ep_stat(lp, verdict == LIMITS_MAX_CONNS ? STAT_rejected_max_conns
+							: STAT_rejected_per_ip, 1);
+		return;
+	}
+	c = conn_new(lp);
+	if (c == NULL) {
+		limits_release(&lp->w->limits, &ticket);
+		close(fd);
+		ep_stat(lp, STAT_rejected_nomem, 1);
+		return;
+	}
+	c->fd = fd;
+	c->ticket = ticket;
+	c->state = CONN_ECHOING;
+	timer_insert(&lp->idle, &c->idle, lp->now);
+	lp->nconns++;
+	ep_stat(lp, STAT_accepted, 1);
+	/* Echoes are small and answered at once: never hold one back for an ACK. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	ev.data.ptr = c;
+	if ((lp->w->banner != NULL && send_banner(lp, fd) < 0) ||
+	    epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		conn_fail(lp, c, errno);
+}
+
+static void ep_listeners_arm(struct epoll_loop *lp, int on)
+{
+	for (unsigned i = 0; i < lp->nlisten; i++) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &lp->listeners[i]};
+
+		if (lp->listeners[i].fd < 0)
+			continue;
+		if (lp->w->shared_listeners)
+			ev.events |= EPOLLEXCLUSIVE;
+		if (epoll_ctl(lp->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, lp->listeners[i].fd,
+			      &ev) < 0)
+			log_warn("epoll_ctl(listener %d)", lp->listeners[i].fd);
+	}
+}
+
+/* Out of descriptors or memory: stop accepting for a moment rather than spin. */
+static void ep_pause_accept(struct epoll_loop *lp, int err)
+{
+	if (lp->accept_resume != 0)
+		return;
+	log_warnx("accept: %s; pausing accepts for %d ms (%lu connections open)", strerror(err),
+		  EP_ACCEPT_PAUSE, lp->nconns);
+	ep_stat(lp, STAT_accept_paused, 1);
+	ep_listeners_arm(lp, 0);
+	lp->accept_resume = lp->now + EP_ACCEPT_PAUSE;
+}
+
+static void ep_accept(struct epoll_loop *lp, struct ep_listener *l)
+{
+	for (int budget = EP_ACCEPT_BUDGET; budget > 0 && lp->accept_resume == 0; budget--) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			ep_admit(lp, fd, &ss);
+			continue;
+		}
+		switch (errno) {
+		case EAGAIN:
+			return;
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+		case EPERM:
+			continue;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			ep_pause_accept(lp, errno);
+			return;
+		default:
+			log_warn("accept");
+			return;
+		}
+	}
+}
+
+/* TERM: accept nothing more, go on echoing until every peer closed or time is up. */
+static void ep_drain_start(struct epoll_loop *lp)
+{
+	if (lp->draining)
+		return;
+	lp->draining = 1;
+	lp->drain_deadline = lp->now + (uint64_t)lp->w->cfg->drain_timeout * 1000;
+	if (lp->accept_resume == 0)
+		ep_listeners_arm(lp, 0);
+	for (unsigned i = 0; i < lp->nlisten; i++) {
+		close(lp->listeners[i].fd);
+		lp->listeners[i].fd = -1;
+	}
+	log_info("draining %lu connections", lp->nconns);
+}
+
+static void ep_close_all(struct epoll_loop *lp, enum conn_close_reason why)
+{
+	struct timer_node *node;
+
+	while ((node = timer_first(&lp->idle)) != NULL)
+		conn_close(lp, conn_of(node), why);
+}
+
+static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
+{
+	int kind = *(int *)ev->data.ptr;
+
+	switch (kind) {
+	case EV_CONN:
+		conn_event(lp, ev->data.ptr, ev->events);
+		break;
+	case EV_LISTENER:
+		if (!lp->draining)
+			ep_accept(lp, ev->data.ptr);
+		break;
+	case EV_SIGNAL:
+		if (worker_signal(lp->w))
+			ep_drain_start(lp);
+		break;
+	}
+}
+
+/* One more budget for each connection that still had data last turn. */
+static void ep_run_ready(struct epoll_loop *lp)
+{
+	struct conn *c = lp->ready, *next;
+
+	lp->ready = NULL;
+	lp->ready_tail = &lp->ready;
+	for (; c != NULL; c = next) {
+		next = c->next;
+		c->flags &= ~CONN_READY;
+		if (c->state == CONN_CLOSED)
+			conn_free(lp, c);
+		else
+			conn_service(lp, c);
+	}
+}
+
+static void ep_timers(struct epoll_loop *lp)
+{
+	struct timer_node *node;
+	struct conn *c;
+
+	while ((node = timer_expired(&lp->idle, lp->now)) != NULL)
+		conn_close(lp, conn_of(node), CLOSE_IDLE);
+	if (lp->accept_resume != 0 && lp->now >= lp->accept_resume && !lp->draining) {
+		lp->accept_resume = 0;
+		ep_listeners_arm(lp, 1);
+	}
+	if (lp->draining && lp->now >= lp->drain_deadline)
+		ep_close_all(lp, CLOSE_DRAIN);
+	while ((c = lp->closed) != NULL) {
+		lp->closed = c->next;
+		conn_free(lp, c);
+	}
+}
+
+static int min_timeout(int a, int b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
+static int ep_timeout(const struct epoll_loop *lp)
+{
+	int t;
+
+	if (lp->ready != NULL)
+		return 0;
+	t = timer_next_ms(&lp->idle, lp->now);
+	if (lp->accept_resume != 0)
+		t = min_timeout(t, lp->accept_resume > lp->now ? (int)(lp->accept_resume - lp->now)
+							       : 0);
+	if (lp->draining)
+		t = min_timeout(t, lp->drain_deadline > lp->now
+					   ? (int)(lp->drain_deadline - lp->now)
+					   : 0);
+	return t;
+}
+
+static int ep_setup(struct epoll_loop *lp, struct worker *w)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &lp->sig_kind};
+
+	memset(lp, 0, sizeof(*lp));
+	lp->w = w;
+	lp->sig_kind = EV_SIGNAL;
+	lp->ready_tail = &lp->ready;
+	lp->now = timer_now_ms();
+	timer_init(&lp->idle, (uint64_t)w->cfg->idle_timeout * 1000);
+	if (bufpool_init(&lp->bufs, CONN_BUF_SIZE, EP_SPARE_BUFS) < 0)
+		return -ENOMEM;
+	lp->listeners = calloc(w->nlisten, sizeof(*lp->listeners));
+	if (lp->listeners == NULL)
+		return -ENOMEM;
+	lp->nlisten = w->nlisten;
+	for (unsigned i = 0; i < w->nlisten; i++) {
+		lp->listeners[i].kind = EV_LISTENER;
+		lp->listeners[i].fd = w->listen_fds[i];
+	}
+	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (lp->epfd < 0)
+		return -errno;
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) < 0)
+		return -errno;
+	ep_listeners_arm(lp, 1);
+	return 0;
+}
+
+static void ep_teardown(struct epoll_loop *lp)
+{
+	struct conn *c;
+
+	ep_close_all(lp, CLOSE_DRAIN);
+	ep_run_ready(lp);
+	ep_timers(lp);
+	while ((c = lp->spare) != NULL) {
+		lp->spare = c->next;
+		free(c);
+	}
+	bufpool_put(&lp->bufs, lp->rbuf);
+	bufpool_fini(&lp->bufs);
+	free(lp->listeners);
+	if (lp->epfd >= 0)
+		close(lp->epfd);
+}
+
+int loop_epoll_run(struct worker *w)
+{
+	struct epoll_event events[EP_EVENTS];
+	struct epoll_loop lp;
+	int rc = ep_setup(&lp, w), status = 0;
+
+	if (rc < 0) {
+		log_warnx("epoll set-up: %s", strerror(-rc));
+		ep_teardown(&lp);
+		return EXIT_OSERR;
+	}
+	worker_ready(w);
+	while (!lp.draining || lp.nconns > 0) {
+		int n = epoll_wait(lp.epfd, events, EP_EVENTS, ep_timeout(&lp));
+
+		if (n < 0 && errno != EINTR) {
+			log_warn("epoll_wait");
+			status = EXIT_OSERR;
+			break;
+		}
+		lp.now = timer_now_ms();
+		for (int i = 0; i < n; i++)
+			ep_dispatch(&lp, &events[i]);
+		ep_run_ready(&lp);
+		ep_timers(&lp);
+	}
+	ep_teardown(&lp);
+	return status;
+}

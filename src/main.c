@@ -1,0 +1,49 @@
+/* echod: the command line, then the supervisor. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "echod/config.h"
+#include "echod/log.h"
+#include "echod/proctitle.h"
+#include "echod/supervisor.h"
+#include "echod/worker.h"
+
+static void print_version(void)
+{
+	char why[128];
+
+	printf("echod %s\n", ECHOD_VERSION);
+	printf("backends: epoll%s\n", loop_uring_probe(why, sizeof(why)) != -ENOSYS ? " io_uring"
+										 : "");
+}
+
+int main(int argc, char **argv)
+{
+	static struct config cfg;
+	struct config_error err;
+	int rc;
+
+	proctitle_init(argc, argv);
+	rc = config_load(&cfg, argc, argv, &err);
+	if (rc != 0) {
+		fprintf(stderr, "echod: %s\n", err.msg);
+		return rc;
+	}
+	log_init(cfg.verbosity);
+	switch (cfg.action) {
+	case CONFIG_HELP:
+		config_usage(stdout);
+		return 0;
+	case CONFIG_VERSION:
+		print_version();
+		return 0;
+	case CONFIG_CHECK:
+		config_print(&cfg, stdout);
+		return 0;
+	case CONFIG_RUN:
+		break;
+	}
+	return supervisor_run(&cfg, argc, argv);
+}

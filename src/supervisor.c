@@ -1,0 +1,486 @@
+/*
+ * supervisor: the one process that owns the listeners and the workers.
+ *
+ * It opens one SO_REUSEPORT listener per worker slot and keeps them all, so no
+ * connection attempt fails while a worker restarts: the slot's queue waits for the
+ * replacement. Signals are taken synchronously with sigtimedwait; the loop is a tick
+ * that reaps, respawns, advances a rolling restart and watches readiness.
+ */
+#include "echod/supervisor.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "echod/limits.h"
+#include "echod/log.h"
+#include "echod/net.h"
+#include "echod/stats.h"
+#include "echod/timer.h"
+#include "echod/worker.h"
+
+#define SV_TICK_MS        50
+#define SV_IDLE_TICK_MS   1000
+#define SV_BACKOFF_MAX_MS 10000
+#define SV_QUICK_DEATH_MS 1000    /* dying sooner than this counts as failing to start */
+#define SV_ROLL_WAIT_MS   10000   /* a new worker not ready by then: go on anyway */
+#define SV_KILL_GRACE_MS  5000    /* after drain-timeout, SIGKILL what is left */
+
+struct proc {
+	pid_t pid;                /* 0: entry free */
+	unsigned lslot;           /* listener slot it serves */
+	int retiring;             /* told to stop: not respawned */
+	uint64_t started;
+};
+
+struct lslot {
+	unsigned fails;           /* quick deaths in a row */
+	uint64_t respawn_at;      /* 0: no respawn due */
+	int due;
+};
+
+struct supervisor {
+	struct config cfg;
+	int argc;
+	char **argv;
+	enum backend_kind backend;
+	struct listener_set ls;
+	struct stats_shared *sh;
+	uint64_t retired[STAT_COUNT];
+	struct proc *procs;       /* index = stats slot */
+	unsigned nprocs;
+	struct lslot *slots;
+	char banner[CONFIG_TEXT_MAX + 2];
+	uint64_t now;
+	int ready_logged;
+	int stopping;
+	uint64_t stop_deadline;
+	int rolling, reload_pending;
+	unsigned roll_slot;
+	int roll_new;             /* proc index of the slot's new worker, -1: none yet */
+	uint64_t roll_deadline;
+};
+
+static enum backend_kind resolve_backend(const struct config *cfg)
+{
+	char why[256] = "";
+
+	if (cfg->backend == BACKEND_EPOLL)
+		return BACKEND_EPOLL;
+	if (loop_uring_probe(why, sizeof(why)) == 0)
+		return BACKEND_IO_URING;
+	if (cfg->backend == BACKEND_IO_URING)
+		fatalx(EXIT_OSERR, "io_uring backend unavailable: %s", why);
+	log_msg(LOG_LVL_NOTICE, "io_uring unavailable (%s); using epoll", why);
+	return BACKEND_EPOLL;
+}
+
+static void sv_worker_limits(struct supervisor *sv, unsigned idx, struct limits *l)
+{
+	struct stats_shared *sh = sv->sh;
+
+	memset(l, 0, sizeof(*l));
+	l->max_conns = sv->cfg.max_conns;
+	l->max_per_ip = sh->ip_buckets ? sv->cfg.max_conns_per_ip : 0;
+	l->total = &sh->open_total;
+	l->open = &sh->slots[idx].c[STAT_open];
+	if (sh->ip_buckets > 0) {
+		l->ip_global = stats_ip_global(sh);
+		l->ip_local = stats_ip_local(sh, idx);
+		l->ip_mask = sh->ip_buckets - 1;
+	}
+	l->seed = sh->seed;
+}
+
+/* In the child: never returns. */
+static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned idx,
+					       unsigned lslot)
+{
+	struct worker w;
+	int *fds = calloc(sv->ls.n ? sv->ls.n : 1, sizeof(int));
+
+	if (fds == NULL)
+		_exit(EXIT_OSERR);
+	memset(&w, 0, sizeof(w));
+	listen_keep_slot(&sv->ls, lslot);
+	for (unsigned i = 0; i < sv->ls.n; i++)
+		fds[i] = sv->ls.v[i].fds[lslot];
+	w.cfg = &sv->cfg;
+	w.backend = sv->backend;
+	w.index = lslot;
+	w.stats = &sv->sh->slots[idx];
+	sv_worker_limits(sv, idx, &w.limits);
+	w.listen_fds = fds;
+	w.nlisten = sv->ls.n;
+	w.supervisor = getppid();
+	if (sv->banner[0] != '\0') {
+		w.banner = sv->banner;
+		w.banner_len = strlen(sv->banner);
+	}
+	_exit(worker_main(&w));
+}
+
+static int sv_spawn(struct supervisor *sv, unsigned lslot)
+{
+	unsigned idx;
+	pid_t pid;
+
+	for (idx = 0; idx < sv->nprocs && sv->procs[idx].pid != 0; idx++)
+		;
+	if (idx == sv->nprocs)
+		return -1; /* every entry is still draining: try again next tick */
+	memset(&sv->sh->slots[idx], 0, sizeof(sv->sh->slots[idx]));
+	sv->sh->slots[idx].state = SLOT_STARTING;
+	pid = fork();
+	if (pid < 0) {
+		log_warn("fork (worker %u)", lslot);
+		return -1;
+	}
+	if (pid == 0)
+		sv_child(sv, idx, lslot);
+	sv->procs[idx] = (struct proc){.pid = pid, .lslot = lslot, .started = sv->now};
+	sv->sh->slots[idx].pid = pid;
+	log_info("worker %u started (pid %d)", lslot, (int)pid);
+	return (int)idx;
+}
+
+static void sv_schedule_respawn(struct supervisor *sv, unsigned lslot, uint64_t lived)
+{
+	struct lslot *s = &sv->slots[lslot];
+	uint64_t delay = 0;
+
+	s->fails = lived < SV_QUICK_DEATH_MS ? s->fails + 1 : 0;
+	if (s->fails > 0) {
+		unsigned shift = s->fails - 1 < 7 ? s->fails - 1 : 7;
+
+		delay = 100u << shift;
+		if (delay > SV_BACKOFF_MAX_MS)
+			delay = SV_BACKOFF_MAX_MS;
+	}
+	s->due = 1;
+	s->respawn_at = sv->now + delay;
+	if (delay > 0)
+		log_warnx("worker %u keeps dying; respawning in %llu ms", lslot,
+			  (unsigned long long)delay);
+}
+
+/* Folds a dead process's counters into the retired totals and frees its entry. */
+static void sv_retire_slot(struct supervisor *sv, unsigned idx)
+{
+	struct stats_slot *slot = &sv->sh->slots[idx];
+
+	for (int c = 0; c < STAT_COUNT; c++)
+		if (c != STAT_open && c != STAT_buffers_held)
+			sv->retired[c] += slot->c[c];
+	limits_reap(&sv->sh->open_total, slot->c[STAT_open],
+		    sv->sh->ip_buckets ? stats_ip_global(sv->sh) : NULL,
+		    sv->sh->ip_buckets ? stats_ip_local(sv->sh, idx) : NULL, sv->sh->ip_buckets);
+	memset(slot, 0, sizeof(*slot));
+	sv->procs[idx].pid = 0;
+}
+
+static void sv_log_exit(const struct proc *p, int status)
+{
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && p->retiring)
+		log_info("worker %u (pid %d) stopped", p->lslot, (int)p->pid);
+	else if (WIFSIGNALED(status))
+		log_warnx("worker %u (pid %d) killed by signal %d (%s)", p->lslot, (int)p->pid,
+			  WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		log_warnx("worker %u (pid %d) exited with status %d", p->lslot, (int)p->pid,
+			  WEXITSTATUS(status));
+}
+
+static void sv_reap(struct supervisor *sv)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (unsigned idx = 0; idx < sv->nprocs; idx++) {
+			struct proc p = sv->procs[idx];
+
+			if (p.pid != pid)
+				continue;
+			sv_log_exit(&p, status);
+			sv_retire_slot(sv, idx);
+			if ((int)idx == sv->roll_new && sv->rolling) {
+				log_warnx("reload: the new worker %u died; keeping the old one",
+					  p.lslot);
+				sv->rolling = 0;
+			} else if (!sv->stopping && !p.retiring) {
+				sv_schedule_respawn(sv, p.lslot, sv->now - p.started);
+			}
+			break;
+		}
+	}
+}
+
+static void sv_respawn_due(struct supervisor *sv)
+{
+	for (unsigned s = 0; s < sv->cfg.workers; s++) {
+		if (sv->slots[s].due && sv->now >= sv->slots[s].respawn_at &&
+		    sv_spawn(sv, s) >= 0)
+			sv->slots[s].due = 0;
+	}
+}
+
+static unsigned sv_ready_count(const struct supervisor *sv)
+{
+	unsigned n = 0;
+
+	for (unsigned idx = 0; idx < sv->nprocs; idx++)
+		if (sv->procs[idx].pid != 0 && !sv->procs[idx].retiring &&
+		    __atomic_load_n(&sv->sh->slots[idx].state, __ATOMIC_ACQUIRE) == SLOT_READY)
+			n++;
+	return n;
+}
+
+static void sv_log_stats(struct supervisor *sv)
+{
+	uint64_t v[STAT_COUNT];
+	char line[900];
+	unsigned live = 0;
+
+	for (unsigned idx = 0; idx < sv->nprocs; idx++)
+		live += sv->procs[idx].pid != 0;
+	stats_sum(sv->sh, sv->retired, v);
+	stats_format(v, line, sizeof(line));
+	log_msg(LOG_LVL_NOTICE, "stats: workers=%u %s", live, line);
+}
+
+static void sv_signal_slot(struct supervisor *sv, unsigned lslot, int keep, int sig)
+{
+	for (unsigned idx = 0; idx < sv->nprocs; idx++) {
+		struct proc *p = &sv->procs[idx];
+
+		if (p->pid != 0 && (int)idx != keep && (lslot == (unsigned)-1 || p->lslot == lslot) &&
+		    !p->retiring) {
+			p->retiring = 1;
+			kill(p->pid, sig);
+		}
+	}
+}
+
+static void sv_stop(struct supervisor *sv)
+{
+	if (sv->stopping)
+		return;
+	sv->stopping = 1;
+	sv->rolling = 0;
+	sv->stop_deadline = sv->now + (uint64_t)sv->cfg.drain_timeout * 1000 + SV_KILL_GRACE_MS;
+	log_msg(LOG_LVL_NOTICE, "stopping: draining connections for up to %u s",
+		sv->cfg.drain_timeout);
+	/* Our copies closed, the workers' closed as they start draining: new SYNs are refused. */
+	listen_close_all(&sv->ls);
+	sv_signal_slot(sv, (unsigned)-1, -1, SIGTERM);
+}
+
+static int same_listeners(const struct config *a, const struct config *b)
+{
+	return a->nlisten == b->nlisten &&
+	       memcmp(a->listen, b->listen, a->nlisten * sizeof(a->listen[0])) == 0;
+}
+
+static void sv_set_banner(struct supervisor *sv)
+{
+	sv->banner[0] = '\0';
+	if (sv->cfg.banner[0] != '\0')
+		snprintf(sv->banner, sizeof(sv->banner), "%s\r\n", sv->cfg.banner);
+}
+
+/* HUP: re-read the configuration, then replace the workers one slot at a time. */
+static void sv_reload(struct supervisor *sv)
+{
+	struct config ncfg;
+	struct config_error err;
+
+	if (sv->rolling) {
+		sv->reload_pending = 1;
+		return;
+	}
+	if (config_load(&ncfg, sv->argc, sv->argv, &err) != 0) {
+		log_warnx("reload: %s; keeping the running configuration", err.msg);
+		return;
+	}
+	if (!same_listeners(&ncfg, &sv->cfg) || ncfg.workers != sv->cfg.workers ||
+	    ncfg.backend != sv->cfg.backend || ncfg.max_conns_per_ip != sv->cfg.max_conns_per_ip) {
+		log_warnx("reload: listen, workers, backend and max-conns-per-ip change only on "
+			  "restart; keeping those");
+		memcpy(ncfg.listen, sv->cfg.listen, sizeof(ncfg.listen));
+		ncfg.nlisten = sv->cfg.nlisten;
+		ncfg.workers = sv->cfg.workers;
+		ncfg.backend = sv->cfg.backend;
+		ncfg.max_conns_per_ip = sv->cfg.max_conns_per_ip;
+	}
+	sv->cfg = ncfg;
+	log_init(sv->cfg.verbosity);
+	sv_set_banner(sv);
+	log_msg(LOG_LVL_NOTICE, "reload: rolling restart of %u workers", sv->cfg.workers);
+	sv->rolling = 1;
+	sv->roll_slot = 0;
+	sv->roll_new = -1;
+}
+
+static void sv_roll_step(struct supervisor *sv)
+{
+	if (!sv->rolling)
+		return;
+	if (sv->roll_new < 0) {
+		sv->roll_new = sv_spawn(sv, sv->roll_slot);
+		sv->roll_deadline = sv->now + SV_ROLL_WAIT_MS;
+		return;
+	}
+	if (__atomic_load_n(&sv->sh->slots[sv->roll_new].state, __ATOMIC_ACQUIRE) != SLOT_READY &&
+	    sv->now < sv->roll_deadline)
+		return;
+	/* The new worker accepts on the slot's sockets: the old one may drain. */
+	sv_signal_slot(sv, sv->roll_slot, sv->roll_new, SIGTERM);
+	sv->roll_new = -1;
+	if (++sv->roll_slot < sv->cfg.workers)
+		return;
+	sv->rolling = 0;
+	log_msg(LOG_LVL_NOTICE, "reload: done");
+	if (sv->reload_pending) {
+		sv->reload_pending = 0;
+		sv_reload(sv);
+	}
+}
+
+static unsigned sv_live(const struct supervisor *sv)
+{
+	unsigned n = 0;
+
+	for (unsigned idx = 0; idx < sv->nprocs; idx++)
+		n += sv->procs[idx].pid != 0;
+	return n;
+}
+
+static void sv_tick(struct supervisor *sv)
+{
+	sv_reap(sv);
+	if (sv->stopping) {
+		if (sv->now >= sv->stop_deadline)
+			for (unsigned idx = 0; idx < sv->nprocs; idx++)
+				if (sv->procs[idx].pid != 0)
+					kill(sv->procs[idx].pid, SIGKILL);
+		return;
+	}
+	sv_respawn_due(sv);
+	sv_roll_step(sv);
+	if (!sv->ready_logged && sv_ready_count(sv) >= sv->cfg.workers) {
+		sv->ready_logged = 1;
+		log_msg(LOG_LVL_NOTICE, "ready: %u workers accepting", sv->cfg.workers);
+	}
+}
+
+static int sv_busy(const struct supervisor *sv)
+{
+	for (unsigned s = 0; s < sv->cfg.workers; s++)
+		if (sv->slots[s].due)
+			return 1;
+	return !sv->ready_logged || sv->rolling || sv->stopping;
+}
+
+static void sv_handle(struct supervisor *sv, int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		sv_stop(sv);
+		break;
+	case SIGHUP:
+		if (!sv->stopping)
+			sv_reload(sv);
+		break;
+	case SIGUSR1:
+		sv_log_stats(sv);
+		break;
+	default: /* SIGCHLD: the tick reaps */
+		break;
+	}
+}
+
+static void sv_loop(struct supervisor *sv, const sigset_t *mask)
+{
+	while (!sv->stopping || sv_live(sv) > 0) {
+		int ms = sv_busy(sv) ? SV_TICK_MS : SV_IDLE_TICK_MS;
+		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+		siginfo_t si;
+		int sig = sigtimedwait(mask, &si, &ts);
+
+		sv->now = timer_now_ms();
+		if (sig > 0)
+			sv_handle(sv, sig);
+		else if (errno != EAGAIN && errno != EINTR)
+			log_warn("sigtimedwait");
+		sv_tick(sv);
+	}
+}
+
+static void sv_open(struct supervisor *sv)
+{
+	char why[512];
+
+	if (listen_open_all(&sv->ls, sv->cfg.listen, sv->cfg.nlisten, sv->cfg.workers,
+			    (int)sv->cfg.backlog, why, sizeof(why)) < 0)
+		fatalx(EXIT_OSERR, "%s", why);
+	for (unsigned i = 0; i < sv->ls.n; i++)
+		log_msg(LOG_LVL_NOTICE, "listening on %s workers=%u backend=%s", sv->ls.v[i].name,
+			sv->cfg.workers, config_backend_name(sv->backend));
+}
+
+static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, char **argv)
+{
+	long nofile = net_raise_nofile();
+
+	memset(sv, 0, sizeof(*sv));
+	sv->cfg = *cfg;
+	sv->argc = argc;
+	sv->argv = argv;
+	sv->roll_new = -1;
+	sv->now = timer_now_ms();
+	if (nofile < 0)
+		log_warnx("cannot raise the descriptor limit: %s", strerror((int)-nofile));
+	sv->backend = resolve_backend(cfg);
+	sv_set_banner(sv);
+	/* Room for a full set of workers, a set draining after a reload and one more. */
+	sv->nprocs = 3 * cfg->workers + 1;
+	sv->procs = calloc(sv->nprocs, sizeof(*sv->procs));
+	sv->slots = calloc(cfg->workers, sizeof(*sv->slots));
+	sv->sh = stats_create(sv->nprocs, limits_buckets(cfg->max_conns_per_ip));
+	if (sv->procs == NULL || sv->slots == NULL || sv->sh == NULL)
+		fatalx(EXIT_OSERR, "cannot allocate the worker table: %s", strerror(errno));
+}
+
+int supervisor_run(const struct config *cfg, int argc, char **argv)
+{
+	static struct supervisor sv;
+	sigset_t mask;
+
+	sv_init(&sv, cfg, argc, argv);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		fatalx(EXIT_OSERR, "sigprocmask: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	sv_open(&sv);
+	for (unsigned s = 0; s < sv.cfg.workers; s++)
+		if (sv_spawn(&sv, s) < 0)
+			fatalx(EXIT_OSERR, "cannot start worker %u", s);
+	sv_loop(&sv, &mask);
+	log_msg(LOG_LVL_NOTICE, "stopped");
+	stats_destroy(sv.sh);
+	free(sv.procs);
+	free(sv.slots);
+	return 0;
+}

@@ -1,0 +1,75 @@
+/* worker: process set-up around one backend run. */
+#include "echod/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "echod/log.h"
+#include "echod/proctitle.h"
+
+static int worker_signals(struct worker *w)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);  /* the supervisor's business, also when sent to the group */
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_SETMASK, &mask, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	w->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	return w->sigfd < 0 ? -errno : 0;
+}
+
+int worker_signal(struct worker *w)
+{
+	struct signalfd_siginfo si;
+	int drain = 0;
+	ssize_t n;
+
+	while ((n = read(w->sigfd, &si, sizeof(si))) == (ssize_t)sizeof(si))
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			drain = 1;
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		log_warn("signalfd read");
+	return drain;
+}
+
+void worker_ready(struct worker *w)
+{
+	__atomic_store_n(&w->stats->state, SLOT_READY, __ATOMIC_RELEASE);
+}
+
+int worker_main(struct worker *w)
+{
+	char title[32];
+	int rc;
+
+	snprintf(title, sizeof(title), "echod: worker %u", w->index);
+	proctitle_set(title);
+	log_set_worker((int)w->index);
+	/* A worker outliving its supervisor would hold the port forever: drain and go. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0)
+		log_warn("prctl(PR_SET_PDEATHSIG)");
+	if (getppid() != w->supervisor)
+		return 0;
+	rc = worker_signals(w);
+	if (rc < 0) {
+		log_warnx("signals: %s", strerror(-rc));
+		return EXIT_OSERR;
+	}
+	if (w->backend == BACKEND_IO_URING)
+		rc = loop_uring_run(w);
+	else
+		rc = loop_epoll_run(w);
+	close(w->sigfd);
+	return rc;
+}
