@@ -16,8 +16,6 @@
  * reported again.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +25,6 @@
 
 #include "echod/conn.h"
 #include "echod/log.h"
-#include "echod/net.h"
 #include "echod/worker.h"
 
 #define EP_EVENTS        512
@@ -259,34 +256,14 @@ static void conn_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
 	conn_service(lp, c);
 }
 
-static int send_banner(struct epoll_loop *lp, int fd)
-{
-	const struct worker *w = lp->w;
-
-	/* A fresh socket's buffer always takes a line this short whole. */
-	return send(fd, w->banner, w->banner_len, MSG_NOSIGNAL | MSG_DONTWAIT) ==
-			       (ssize_t)w->banner_len
-		       ? 0
-		       : -1;
-}
-
 static void ep_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storage *ss)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
 	struct limits_ticket ticket;
-	enum limits_verdict verdict;
-	uint8_t key[16];
 	struct conn *c;
-	int on = 1;
 
-	net_addr_key((const struct sockaddr *)ss, key);
-	verdict = limits_admit(&lp->w->limits, key, &ticket);
-	if (verdict != LIMITS_OK) {
-		close(fd);
-		ep_stat(lp, verdict == LIMITS_MAX_CONNS ? STAT_rejected_max_conns
-							: STAT_rejected_per_ip, 1);
+	if (worker_admit(lp->w, fd, (const struct sockaddr *)ss, &ticket) < 0)
 		return;
-	}
 	c = conn_new(lp);
 	if (c == NULL) {
 		limits_release(&lp->w->limits, &ticket);
@@ -299,12 +276,8 @@ static void ep_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storag
 	c->state = CONN_ECHOING;
 	timer_insert(&lp->idle, &c->idle, lp->now);
 	lp->nconns++;
-	ep_stat(lp, STAT_accepted, 1);
-	/* Echoes are small and answered at once: never hold one back for an ACK. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	ev.data.ptr = c;
-	if ((lp->w->banner != NULL && send_banner(lp, fd) < 0) ||
-	    epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		conn_fail(lp, c, errno);
 }
 
@@ -477,6 +450,7 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &lp->sig_kind};
 
 	memset(lp, 0, sizeof(*lp));
+	lp->epfd = -1;
 	lp->w = w;
 	lp->sig_kind = EV_SIGNAL;
 	lp->ready_tail = &lp->ready;

@@ -1,0 +1,971 @@
+/*
+ * loop_uring: the io_uring backend.
+ *
+ * One ring per worker, made after fork (SINGLE_ISSUER|DEFER_TASKRUN where the kernel
+ * has them). Multishot accept on the worker's listeners; one multishot recv per
+ * connection into a provided-buffer ring shared by the worker's connections. Each
+ * received buffer is queued on its connection and sent back as it is, no copy; one
+ * send per connection is in flight at a time so echoes stay in order, several queued
+ * buffers going out together as one sendmsg. A buffer returns to the ring when its
+ * send completes, and only when the CQE said one was used (IORING_CQE_F_BUFFER).
+ *
+ * Backpressure: a connection holding `cap` buffers has its multishot recv cancelled;
+ * it is re-armed once its queue drained to half, so one peer that stops reading
+ * holds a bounded share of the ring and the TCP window pushes back on it. -ENOBUFS
+ * parks the connection until buffers come back, never closes it.
+ *
+ * A connection is freed only when no request of it is in flight (c->inflight), so
+ * a CQE never points at freed memory: closing cancels its requests first.
+ *
+ * Debian 12 ships liburing 2.3: the buffer ring is set up by hand, and constants newer
+ * than its headers are defined below. Kernel features are probed, never assumed.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "echod/conn.h"
+#include "echod/log.h"
+#include "echod/worker.h"
+
+#define UR_SQ_ENTRIES   1024
+#define UR_CQ_ENTRIES   16384
+#define UR_BGID         0
+#define UR_CAP_MAX      8     /* buffers a connection may hold before its recv stops */
+#define UR_NO_BID       0xffff
+#define UR_SEND_IOV     8     /* queued buffers sent by one sendmsg */
+#define UR_ACCEPT_PAUSE 100   /* ms without accepting after EMFILE and kin */
+#define UR_SPARE_CTX    64
+
+/* What a CQE is about: the low 3 bits of user_data, beside an 8-aligned pointer. */
+enum ur_op { UR_ACCEPT = 1, UR_RECV, UR_SEND, UR_CANCEL, UR_SIGNAL, UR_IGNORE };
+
+/* Connection flags (ur_conn.uflags). */
+#define UR_RECV_ARMED 0x01  /* a multishot recv is in flight */
+#define UR_SEND_BUSY  0x02  /* a send is in flight */
+#define UR_STARVED    0x04  /* recv ended with -ENOBUFS: re-arm when buffers return */
+#define UR_CANCELLING 0x08  /* its recv is being cancelled for backpressure */
+#define UR_ZC_WAIT    0x10  /* a SEND_ZC notification is due for buffer zc_bid */
+#define UR_ZC_OUT     0x20  /* zc_bid left the queue: the notification recycles it */
+
+struct ur_listener {
+	uint64_t fd;        /* 64-bit so the array stays 8-aligned for user_data */
+	int armed;
+	int closed;
+};
+
+/* The iovecs of a multi-buffer sendmsg, alive while it is in flight. */
+struct ur_sendctx {
+	struct ur_sendctx *next_free;
+	struct iovec iov[UR_SEND_IOV];
+	struct msghdr msg;
+};
+
+/*
+ * A connection's queue of received, not yet echoed buffers is a list linked through
+ * the worker's per-buffer arrays (bnext, blen), so it costs the connection four
+ * fields and can never overflow: it is bounded by the ring itself.
+ */
+struct ur_conn {
+	struct conn base;    /* fd, state, idle timer, limits ticket */
+	struct ur_sendctx *ctx;
+	struct ur_conn *starved_next;
+	uint32_t head_off;   /* bytes of the head buffer already sent */
+	uint16_t qhead, qtail, qcount;
+	uint16_t in_send;    /* buffers covered by the send in flight */
+	uint16_t inflight;   /* requests whose last CQE is still due */
+	uint16_t uflags;
+	uint16_t zc_bid;
+};
+
+struct uring_loop {
+	struct worker *w;
+	struct io_uring ring;
+	int ring_ok;
+	struct io_uring_buf_ring *br;
+	size_t br_size;
+	char *bufs;
+	size_t bufs_size;
+	unsigned nbufs, buf_size, cap;
+	unsigned br_added;          /* recycled buffers not yet published to the kernel */
+	unsigned bufs_out;          /* buffers the kernel gave us and we hold */
+	uint16_t *bnext;            /* per buffer: the next in its connection's queue */
+	uint32_t *blen;             /* per buffer: bytes received into it */
+	int have_zc;
+	int have_mshot_limit;       /* multishot recv takes a byte limit (newer kernels) */
+	struct ur_listener *listeners;
+	unsigned nlisten;
+	uint64_t sig_tag;           /* 8-aligned address for the signal poll's user_data */
+	int sig_armed;
+	struct timer_list idle;
+	struct ur_conn *starved;
+	struct ur_sendctx *spare_ctx;
+	unsigned nspare_ctx;
+	unsigned long nconns;       /* open connections */
+	unsigned long nzombies;     /* closed, waiting for their CQEs */
+	uint64_t now;
+	uint64_t accept_resume;
+	int draining;
+	uint64_t drain_deadline;
+};
+
+static uint64_t ud_pack(enum ur_op op, const void *ptr)
+{
+	return (uint64_t)(uintptr_t)ptr | (uint64_t)op;
+}
+
+static enum ur_op ud_op(uint64_t ud)
+{
+	return (enum ur_op)(ud & 7);
+}
+
+static void *ud_ptr(uint64_t ud)
+{
+	return (void *)(uintptr_t)(ud & ~(uint64_t)7);
+}
+
+static void ur_stat(struct uring_loop *lp, enum stats_counter c, uint64_t n)
+{
+	stats_add(lp->w->stats, c, n);
+}
+
+/* An SQE, submitting first when the queue is full. */
+static struct io_uring_sqe *ur_sqe(struct uring_loop *lp, enum ur_op op, const void *ptr)
+{
+	struct io_uring_sqe *sqe;
+
+	while ((sqe = io_uring_get_sqe(&lp->ring)) == NULL)
+		io_uring_submit(&lp->ring);
+	io_uring_sqe_set_data64(sqe, ud_pack(op, ptr));
+	return sqe;
+}
+
+/* ---- the provided-buffer ring ---- */
+
+static char *buf_addr(struct uring_loop *lp, unsigned bid)
+{
+	return lp->bufs + (size_t)bid * lp->buf_size;
+}
+
+static void buf_recycle(struct uring_loop *lp, unsigned bid)
+{
+	io_uring_buf_ring_add(lp->br, buf_addr(lp, bid), lp->buf_size, (unsigned short)bid,
+			      io_uring_buf_ring_mask(lp->nbufs), (int)lp->br_added++);
+	lp->bufs_out--;
+}
+
+static void buf_publish(struct uring_loop *lp)
+{
+	if (lp->br_added == 0)
+		return;
+	io_uring_buf_ring_advance(lp->br, (int)lp->br_added);
+	lp->br_added = 0;
+}
+
+static int buf_ring_setup(struct uring_loop *lp)
+{
+	struct io_uring_buf_reg reg;
+	int rc;
+
+	lp->br_size = lp->nbufs * sizeof(struct io_uring_buf);
+	lp->br = mmap(NULL, lp->br_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
+		      0);
+	if (lp->br == MAP_FAILED) {
+		lp->br = NULL;
+		return -errno;
+	}
+	lp->bnext = calloc(lp->nbufs, sizeof(*lp->bnext));
+	lp->blen = calloc(lp->nbufs, sizeof(*lp->blen));
+	if (lp->bnext == NULL || lp->blen == NULL)
+		return -ENOMEM;
+	lp->bufs_size = (size_t)lp->nbufs * lp->buf_size;
+	lp->bufs = mmap(NULL, lp->bufs_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
+			-1, 0);
+	if (lp->bufs == MAP_FAILED) {
+		lp->bufs = NULL;
+		return -errno;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)lp->br;
+	reg.ring_entries = lp->nbufs;
+	reg.bgid = UR_BGID;
+	rc = io_uring_register_buf_ring(&lp->ring, &reg, 0);
+	if (rc < 0)
+		return rc;
+	io_uring_buf_ring_init(lp->br);
+	lp->bufs_out = lp->nbufs;
+	for (unsigned b = 0; b < lp->nbufs; b++)
+		buf_recycle(lp, b);
+	buf_publish(lp);
+	return 0;
+}
+
+/* ---- send queues ---- */
+
+static struct ur_sendctx *ctx_get(struct uring_loop *lp)
+{
+	struct ur_sendctx *x = lp->spare_ctx;
+
+	if (x == NULL)
+		return malloc(sizeof(*x));
+	lp->spare_ctx = x->next_free;
+	lp->nspare_ctx--;
+	return x;
+}
+
+static void ctx_put(struct uring_loop *lp, struct ur_sendctx *x)
+{
+	if (x == NULL)
+		return;
+	if (lp->nspare_ctx >= UR_SPARE_CTX) {
+		free(x);
+		return;
+	}
+	x->next_free = lp->spare_ctx;
+	lp->spare_ctx = x;
+	lp->nspare_ctx++;
+}
+
+static void q_push(struct uring_loop *lp, struct ur_conn *c, unsigned bid, uint32_t len)
+{
+	lp->blen[bid] = len;
+	lp->bnext[bid] = UR_NO_BID;
+	if (c->qcount == 0)
+		c->qhead = (uint16_t)bid;
+	else
+		lp->bnext[c->qtail] = (uint16_t)bid;
+	c->qtail = (uint16_t)bid;
+	c->qcount++;
+	ur_stat(lp, STAT_buffers_held, 1);
+}
+
+/* Takes the head buffer off the queue and returns its id. */
+static unsigned q_pop(struct uring_loop *lp, struct ur_conn *c)
+{
+	unsigned bid = c->qhead;
+
+	c->qhead = lp->bnext[bid];
+	c->qcount--;
+	c->head_off = 0;
+	ur_stat(lp, STAT_buffers_held, (uint64_t)-1);
+	return bid;
+}
+
+static unsigned q_count(const struct ur_conn *c)
+{
+	return c->qcount;
+}
+
+/* Returns every queued buffer to the ring. */
+static void q_drop(struct uring_loop *lp, struct ur_conn *c)
+{
+	while (c->qcount > 0)
+		buf_recycle(lp, q_pop(lp, c));
+}
+
+/* ---- connections ---- */
+
+static struct ur_conn *uconn_of(struct timer_node *node)
+{
+	return (struct ur_conn *)((char *)node - offsetof(struct ur_conn, base.idle));
+}
+
+/* Frees a closed connection once none of its requests can complete any more. */
+static void ur_maybe_free(struct uring_loop *lp, struct ur_conn *c)
+{
+	if (c->base.state != CONN_CLOSED || c->inflight > 0)
+		return;
+	q_drop(lp, c);
+	ctx_put(lp, c->ctx);
+	if (c->uflags & UR_ZC_OUT)
+		buf_recycle(lp, c->zc_bid);
+	close(c->base.fd);
+	lp->nzombies--;
+	free(c);
+}
+
+/* The only way a connection goes away: counts it, says why, cancels what is in flight. */
+static void ur_close(struct uring_loop *lp, struct ur_conn *c, enum conn_close_reason why)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->base.state == CONN_CLOSED)
+		return;
+	log_debug("connection %d closed: %s", c->base.fd, conn_reason_name(why));
+	c->base.state = CONN_CLOSED;
+	timer_remove(&c->base.idle);
+	limits_release(&lp->w->limits, &c->base.ticket);
+	ur_stat(lp, conn_reason_counter(why), 1);
+	lp->nconns--;
+	lp->nzombies++;
+	if (c->inflight > 0) {
+		sqe = ur_sqe(lp, UR_CANCEL, c);
+		io_uring_prep_cancel_fd(sqe, c->base.fd, IORING_ASYNC_CANCEL_ALL);
+		c->inflight++;
+	}
+	ur_maybe_free(lp, c);
+}
+
+static void ur_arm_recv(struct uring_loop *lp, struct ur_conn *c)
+{
+	struct io_uring_sqe *sqe = ur_sqe(lp, UR_RECV, c);
+
+	io_uring_prep_recv_multishot(sqe, c->base.fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = UR_BGID;
+	/* Newer kernels end a multishot recv after this many bytes (sqe->optlen, which
+	 * liburing 2.3 calls file_index): a flood then takes about `cap` buffers per
+	 * arm before our cancel can land. */
+	if (lp->have_mshot_limit)
+		sqe->file_index = lp->cap * lp->buf_size;
+	c->inflight++;
+	c->uflags |= UR_RECV_ARMED;
+}
+
+/* Re-arms the recv where nothing holds it back: not blocked, not starved, not at EOF. */
+static void ur_maybe_rearm(struct uring_loop *lp, struct ur_conn *c)
+{
+	if (c->uflags & (UR_RECV_ARMED | UR_STARVED))
+		return;
+	if (c->base.state == CONN_BLOCKED && q_count(c) <= lp->cap / 2)
+		c->base.state = CONN_ECHOING;
+	if (c->base.state == CONN_ECHOING)
+		ur_arm_recv(lp, c);
+}
+
+/* Backpressure: stop the recv of a connection holding its share of the ring. */
+static void ur_block(struct uring_loop *lp, struct ur_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	c->base.state = CONN_BLOCKED;
+	if (!(c->uflags & UR_RECV_ARMED) || (c->uflags & UR_CANCELLING))
+		return;
+	sqe = ur_sqe(lp, UR_CANCEL, c);
+	io_uring_prep_cancel64(sqe, ud_pack(UR_RECV, c), 0);
+	c->inflight++;
+	c->uflags |= UR_CANCELLING;
+}
+
+static void ur_prep_sendmsg(struct uring_loop *lp, struct ur_conn *c, struct io_uring_sqe *sqe,
+			    unsigned n)
+{
+	struct ur_sendctx *x = c->ctx;
+	unsigned bid = c->qhead;
+
+	for (unsigned i = 0; i < n; i++, bid = lp->bnext[bid]) {
+		size_t off = i == 0 ? c->head_off : 0;
+
+		x->iov[i].iov_base = buf_addr(lp, bid) + off;
+		x->iov[i].iov_len = lp->blen[bid] - off;
+	}
+	memset(&x->msg, 0, sizeof(x->msg));
+	x->msg.msg_iov = x->iov;
+	x->msg.msg_iovlen = n;
+	io_uring_prep_sendmsg(sqe, c->base.fd, &x->msg, MSG_NOSIGNAL);
+}
+
+static void ur_send_next(struct uring_loop *lp, struct ur_conn *c)
+{
+	const struct config *cfg = lp->w->cfg;
+	struct io_uring_sqe *sqe;
+	unsigned n;
+	char *p;
+	size_t len;
+
+	if ((c->uflags & UR_SEND_BUSY) || c->qcount == 0)
+		return;
+	n = c->qcount < UR_SEND_IOV ? c->qcount : UR_SEND_IOV;
+	if (n > 1 && c->ctx == NULL && (c->ctx = ctx_get(lp)) == NULL)
+		n = 1;
+	p = buf_addr(lp, c->qhead) + c->head_off;
+	len = lp->blen[c->qhead] - c->head_off;
+	sqe = ur_sqe(lp, UR_SEND, c);
+	if (n > 1) {
+		ur_prep_sendmsg(lp, c, sqe, n);
+	} else if (lp->have_zc && cfg->zerocopy_threshold > 0 && len >= cfg->zerocopy_threshold &&
+		   !(c->uflags & UR_ZC_WAIT)) {
+		io_uring_prep_send_zc(sqe, c->base.fd, p, len, MSG_NOSIGNAL, 0);
+		ur_stat(lp, STAT_zc_sends, 1);
+	} else {
+		io_uring_prep_send(sqe, c->base.fd, p, len, MSG_NOSIGNAL);
+	}
+	c->in_send = (uint16_t)n;
+	c->inflight++;
+	c->uflags |= UR_SEND_BUSY;
+}
+
+/* The bytes of a completed send leave the queue; their buffers go back to the ring,
+ * or, for a zero-copy send, wait for its notification. */
+static void ur_consume(struct uring_loop *lp, struct ur_conn *c, size_t sent)
+{
+	while (sent > 0 && c->qcount > 0) {
+		size_t left = lp->blen[c->qhead] - c->head_off;
+		unsigned bid;
+
+		if (sent < left) {
+			c->head_off += (uint32_t)sent;
+			return;
+		}
+		sent -= left;
+		bid = q_pop(lp, c);
+		/* The kernel may still read a zero-copy buffer until its notification. */
+		if ((c->uflags & UR_ZC_WAIT) && c->zc_bid == bid)
+			c->uflags |= UR_ZC_OUT;
+		else
+			buf_recycle(lp, bid);
+	}
+}
+
+static void on_send(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cqe *cqe)
+{
+	int zc_result = (cqe->flags & IORING_CQE_F_MORE) != 0;
+	size_t wanted = 0;
+
+	if (cqe->flags & IORING_CQE_F_NOTIF) {
+		/* The kernel let go of a zero-copy buffer. */
+		c->inflight--;
+		if (c->uflags & UR_ZC_OUT)
+			buf_recycle(lp, c->zc_bid);
+		c->uflags &= ~(UR_ZC_WAIT | UR_ZC_OUT);
+		if (c->base.state == CONN_CLOSED)
+			ur_maybe_free(lp, c);
+		else
+			ur_send_next(lp, c);
+		return;
+	}
+	if (!zc_result)
+		c->inflight--;
+	c->uflags &= ~UR_SEND_BUSY;
+	if (c->base.state == CONN_CLOSED) {
+		ur_maybe_free(lp, c);
+		return;
+	}
+	if (cqe->res < 0) {
+		ur_close(lp, c, conn_errno_reason(-cqe->res));
+		return;
+	}
+	for (unsigned i = 0, bid = c->qhead; i < c->in_send; i++, bid = lp->bnext[bid])
+		wanted += lp->blen[bid] - (i == 0 ? c->head_off : 0);
+	if ((size_t)cqe->res < wanted)
+		ur_stat(lp, STAT_short_sends, 1);
+	ur_stat(lp, STAT_bytes_out, (uint64_t)cqe->res);
+	timer_touch(&lp->idle, &c->base.idle, lp->now);
+	if (zc_result) {
+		c->zc_bid = c->qhead;
+		c->uflags |= UR_ZC_WAIT;
+	}
+	ur_consume(lp, c, (size_t)cqe->res);
+	if (c->qcount == 0) {
+		ctx_put(lp, c->ctx);
+		c->ctx = NULL;
+	}
+	ur_send_next(lp, c);
+	if (q_count(c) == 0 && c->base.state == CONN_FLUSHING && !(c->uflags & UR_SEND_BUSY)) {
+		ur_close(lp, c, CLOSE_EOF);
+		return;
+	}
+	ur_maybe_rearm(lp, c);
+}
+
+static void on_recv_data(struct uring_loop *lp, struct ur_conn *c, unsigned bid, int res)
+{
+	ur_stat(lp, STAT_bytes_in, (uint64_t)res);
+	ur_stat(lp, STAT_msgs, 1);
+	timer_touch(&lp->idle, &c->base.idle, lp->now);
+	q_push(lp, c, bid, (uint32_t)res);
+	ur_send_next(lp, c);
+	if (q_count(c) >= lp->cap)
+		ur_block(lp, c);
+}
+
+static void on_recv_error(struct uring_loop *lp, struct ur_conn *c, int err)
+{
+	switch (err) {
+	case ENOBUFS:
+		/* The ring ran dry: wait for buffers to come back, then re-arm. */
+		ur_stat(lp, STAT_ring_enobufs, 1);
+		c->uflags |= UR_STARVED;
+		c->starved_next = lp->starved;
+		lp->starved = c;
+		break;
+	case ECANCELED:
+		break; /* our backpressure cancel; re-armed once the queue drains */
+	default:
+		ur_close(lp, c, conn_errno_reason(err));
+	}
+}
+
+static void on_recv(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cqe *cqe)
+{
+	int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+
+	if (cqe->flags & IORING_CQE_F_BUFFER)
+		lp->bufs_out++;
+	if (!more) {
+		c->inflight--;
+		c->uflags &= ~(UR_RECV_ARMED | UR_CANCELLING);
+	}
+	if (c->base.state == CONN_CLOSED) {
+		if (cqe->flags & IORING_CQE_F_BUFFER)
+			buf_recycle(lp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		ur_maybe_free(lp, c);
+		return;
+	}
+	if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
+		on_recv_data(lp, c, cqe->flags >> IORING_CQE_BUFFER_SHIFT, cqe->res);
+	} else if (cqe->res == 0) {
+		/* The peer's FIN: send what is owed, then close. */
+		c->base.state = CONN_FLUSHING;
+		if (q_count(c) == 0 && !(c->uflags & UR_SEND_BUSY))
+			ur_close(lp, c, CLOSE_EOF);
+		return;
+	} else if (cqe->res < 0) {
+		on_recv_error(lp, c, -cqe->res);
+	}
+	if (!more && c->base.state != CONN_CLOSED) {
+		if (cqe->res > 0)
+			ur_stat(lp, STAT_rearms, 1);
+		ur_maybe_rearm(lp, c);
+	}
+}
+
+/* Buffers came back: starved connections may read again. */
+static void ur_feed_starved(struct uring_loop *lp)
+{
+	struct ur_conn *c;
+
+	while ((c = lp->starved) != NULL && lp->bufs_out < lp->nbufs) {
+		lp->starved = c->starved_next;
+		c->uflags &= ~UR_STARVED;
+		if (c->base.state == CONN_CLOSED) {
+			ur_maybe_free(lp, c);
+			continue;
+		}
+		ur_stat(lp, STAT_rearms, 1);
+		ur_maybe_rearm(lp, c);
+	}
+}
+
+/* ---- accepting ---- */
+
+static void ur_arm_accept(struct uring_loop *lp, struct ur_listener *l)
+{
+	struct io_uring_sqe *sqe = ur_sqe(lp, UR_ACCEPT, l);
+
+	/* Blocking descriptors: io_uring polls them itself. */
+	io_uring_prep_multishot_accept(sqe, (int)l->fd, NULL, NULL, SOCK_CLOEXEC);
+	l->armed = 1;
+}
+
+static void ur_admit(struct uring_loop *lp, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const struct sockaddr *peer = NULL;
+	struct limits_ticket ticket;
+	struct ur_conn *c;
+
+	if (lp->w->limits.max_per_ip > 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		peer = (const struct sockaddr *)&ss;
+	if (worker_admit(lp->w, fd, peer, &ticket) < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		limits_release(&lp->w->limits, &ticket);
+		close(fd);
+		ur_stat(lp, STAT_rejected_nomem, 1);
+		return;
+	}
+	c->base.kind = EV_CONN;
+	c->base.fd = fd;
+	c->base.ticket = ticket;
+	c->base.state = CONN_ECHOING;
+	timer_insert(&lp->idle, &c->base.idle, lp->now);
+	lp->nconns++;
+	ur_arm_recv(lp, c);
+}
+
+static void ur_close_listener(struct ur_listener *l)
+{
+	if (l->closed)
+		return;
+	close((int)l->fd);
+	l->closed = 1;
+}
+
+static void on_accept(struct uring_loop *lp, struct ur_listener *l, struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		l->armed = 0;
+	if (cqe->res >= 0) {
+		if (lp->draining)
+			close(cqe->res);
+		else
+			ur_admit(lp, cqe->res);
+	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
+		   cqe->res == -ENOMEM) {
+		if (lp->accept_resume == 0) {
+			log_warnx("accept: %s; pausing accepts for %d ms (%lu connections open)",
+				  strerror(-cqe->res), UR_ACCEPT_PAUSE, lp->nconns);
+			ur_stat(lp, STAT_accept_paused, 1);
+			lp->accept_resume = lp->now + UR_ACCEPT_PAUSE;
+		}
+		if (l->armed) {
+			struct io_uring_sqe *sqe = ur_sqe(lp, UR_IGNORE, NULL);
+
+			io_uring_prep_cancel64(sqe, ud_pack(UR_ACCEPT, l), 0);
+		}
+		return;
+	}
+	if (l->armed)
+		return;
+	if (lp->draining)
+		ur_close_listener(l);
+	else if (lp->accept_resume == 0)
+		ur_arm_accept(lp, l);
+}
+
+/* ---- signals, timers, drain ---- */
+
+static void ur_arm_signal(struct uring_loop *lp)
+{
+	struct io_uring_sqe *sqe = ur_sqe(lp, UR_SIGNAL, &lp->sig_tag);
+
+	io_uring_prep_poll_multishot(sqe, lp->w->sigfd, POLLIN);
+	lp->sig_armed = 1;
+}
+
+static void ur_drain_start(struct uring_loop *lp)
+{
+	if (lp->draining)
+		return;
+	lp->draining = 1;
+	lp->drain_deadline = lp->now + (uint64_t)lp->w->cfg->drain_timeout * 1000;
+	for (unsigned i = 0; i < lp->nlisten; i++) {
+		struct ur_listener *l = &lp->listeners[i];
+
+		if (l->armed) {
+			struct io_uring_sqe *sqe = ur_sqe(lp, UR_IGNORE, NULL);
+
+			io_uring_prep_cancel64(sqe, ud_pack(UR_ACCEPT, l), 0);
+		} else {
+			ur_close_listener(l);
+		}
+	}
+	log_info("draining %lu connections", lp->nconns);
+}
+
+static void on_signal(struct uring_loop *lp, struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		lp->sig_armed = 0;
+	if (worker_signal(lp->w))
+		ur_drain_start(lp);
+	if (!lp->sig_armed)
+		ur_arm_signal(lp);
+}
+
+static void ur_close_all(struct uring_loop *lp, enum conn_close_reason why)
+{
+	struct timer_node *node;
+
+	while ((node = timer_first(&lp->idle)) != NULL)
+		ur_close(lp, uconn_of(node), why);
+}
+
+static void ur_timers(struct uring_loop *lp)
+{
+	struct timer_node *node;
+
+	while ((node = timer_expired(&lp->idle, lp->now)) != NULL)
+		ur_close(lp, uconn_of(node), CLOSE_IDLE);
+	if (lp->accept_resume != 0 && lp->now >= lp->accept_resume) {
+		lp->accept_resume = 0;
+		for (unsigned i = 0; i < lp->nlisten && !lp->draining; i++)
+			if (!lp->listeners[i].armed)
+				ur_arm_accept(lp, &lp->listeners[i]);
+	}
+	if (lp->draining && lp->now >= lp->drain_deadline)
+		ur_close_all(lp, CLOSE_DRAIN);
+}
+
+static void ur_dispatch(struct uring_loop *lp, struct io_uring_cqe *cqe)
+{
+	void *ptr = ud_ptr(cqe->user_data);
+
+	switch (ud_op(cqe->user_data)) {
+	case UR_ACCEPT:
+		on_accept(lp, ptr, cqe);
+		break;
+	case UR_RECV:
+		on_recv(lp, ptr, cqe);
+		break;
+	case UR_SEND:
+		on_send(lp, ptr, cqe);
+		break;
+	case UR_CANCEL: {
+		struct ur_conn *c = ptr;
+
+		c->inflight--;
+		if (c->base.state == CONN_CLOSED)
+			ur_maybe_free(lp, c);
+		else
+			ur_maybe_rearm(lp, c);
+		break;
+	}
+	case UR_SIGNAL:
+		on_signal(lp, cqe);
+		break;
+	case UR_IGNORE:
+		break;
+	}
+}
+
+static int ur_timeout_ms(const struct uring_loop *lp)
+{
+	int t = timer_next_ms(&lp->idle, lp->now);
+	uint64_t other = 0;
+
+	if (lp->accept_resume != 0)
+		other = lp->accept_resume;
+	if (lp->draining && (other == 0 || lp->drain_deadline < other))
+		other = lp->drain_deadline;
+	if (other != 0) {
+		int o = other > lp->now ? (int)(other - lp->now) : 0;
+
+		t = t < 0 || o < t ? o : t;
+	}
+	return t;
+}
+
+static int ur_done(const struct uring_loop *lp)
+{
+	if (!lp->draining || lp->nconns > 0 || lp->nzombies > 0)
+		return 0;
+	for (unsigned i = 0; i < lp->nlisten; i++)
+		if (!lp->listeners[i].closed)
+			return 0;
+	return 1;
+}
+
+/* ---- set-up ---- */
+
+static int ur_try_recv(struct uring_loop *lp, unsigned limit);
+
+static int ur_ring_init(struct io_uring *ring)
+{
+	static const unsigned flag_sets[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN,
+		0,
+	};
+	int rc = -EINVAL;
+
+	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+		struct io_uring_params p;
+
+		memset(&p, 0, sizeof(p));
+		p.flags = flag_sets[i] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+		p.cq_entries = UR_CQ_ENTRIES;
+		rc = io_uring_queue_init_params(UR_SQ_ENTRIES, ring, &p);
+		if (rc == 0)
+			return 0;
+		if (rc != -EINVAL)
+			return rc; /* ENOSYS, EPERM, ENOMEM: no other flags will help */
+	}
+	return rc;
+}
+
+static unsigned round_pow2(unsigned v)
+{
+	unsigned p = 1;
+
+	while (p < v && p < 32768)
+		p <<= 1;
+	return p;
+}
+
+static int ur_setup(struct uring_loop *lp, struct worker *w)
+{
+	struct io_uring_probe *probe;
+	int rc;
+
+	memset(lp, 0, sizeof(*lp));
+	lp->w = w;
+	lp->now = timer_now_ms();
+	timer_init(&lp->idle, (uint64_t)w->cfg->idle_timeout * 1000);
+	lp->nbufs = round_pow2(w->cfg->ring_buffers);
+	lp->buf_size = w->cfg->ring_buffer_size;
+	lp->cap = lp->nbufs / 4 < UR_CAP_MAX ? (lp->nbufs / 4 ? lp->nbufs / 4 : 1) : UR_CAP_MAX;
+	rc = ur_ring_init(&lp->ring);
+	if (rc < 0)
+		return rc;
+	lp->ring_ok = 1;
+	(void)io_uring_register_ring_fd(&lp->ring); /* saves an fdget per enter where it works */
+	probe = io_uring_get_probe_ring(&lp->ring);
+	lp->have_zc = probe != NULL && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+	io_uring_free_probe(probe);
+	rc = buf_ring_setup(lp);
+	if (rc < 0)
+		return rc;
+	lp->have_mshot_limit = ur_try_recv(lp, lp->cap * lp->buf_size) == 0;
+	log_debug("io_uring: %u buffers of %u bytes, cap %u per connection, zerocopy %s, "
+		  "multishot limit %s",
+		  lp->nbufs, lp->buf_size, lp->cap, lp->have_zc ? "yes" : "no",
+		  lp->have_mshot_limit ? "yes" : "no");
+	lp->listeners = calloc(w->nlisten ? w->nlisten : 1, sizeof(*lp->listeners));
+	if (lp->listeners == NULL)
+		return -ENOMEM;
+	lp->nlisten = w->nlisten;
+	for (unsigned i = 0; i < w->nlisten; i++) {
+		lp->listeners[i].fd = (uint64_t)w->listen_fds[i];
+		ur_arm_accept(lp, &lp->listeners[i]);
+	}
+	ur_arm_signal(lp);
+	return 0;
+}
+
+static void ur_teardown(struct uring_loop *lp)
+{
+	struct ur_sendctx *x;
+
+	if (lp->ring_ok)
+		io_uring_queue_exit(&lp->ring); /* cancels and waits for whatever is left */
+	while ((x = lp->spare_ctx) != NULL) {
+		lp->spare_ctx = x->next_free;
+		free(x);
+	}
+	free(lp->bnext);
+	free(lp->blen);
+	if (lp->bufs != NULL)
+		munmap(lp->bufs, lp->bufs_size);
+	if (lp->br != NULL)
+		munmap(lp->br, lp->br_size);
+	free(lp->listeners);
+}
+
+/* One turn: submit, wait for at least one CQE or the next deadline, handle the batch. */
+static int ur_turn(struct uring_loop *lp)
+{
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	int t = ur_timeout_ms(lp), rc;
+
+	ts.tv_sec = t / 1000;
+	ts.tv_nsec = (long long)(t % 1000) * 1000000;
+	rc = io_uring_submit_and_wait_timeout(&lp->ring, &cqe, 1, t >= 0 ? &ts : NULL, NULL);
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+		return rc;
+	lp->now = timer_now_ms();
+	io_uring_for_each_cqe(&lp->ring, head, cqe)
+	{
+		ur_dispatch(lp, cqe);
+		seen++;
+	}
+	io_uring_cq_advance(&lp->ring, seen);
+	buf_publish(lp);
+	ur_feed_starved(lp);
+	ur_timers(lp);
+	return 0;
+}
+
+int loop_uring_run(struct worker *w)
+{
+	static struct uring_loop lp;
+	int rc = ur_setup(&lp, w);
+
+	if (rc < 0) {
+		log_warnx("io_uring set-up: %s", strerror(-rc));
+		ur_teardown(&lp);
+		return EXIT_OSERR;
+	}
+	worker_ready(w);
+	while (!ur_done(&lp)) {
+		rc = ur_turn(&lp);
+		if (rc < 0) {
+			log_warnx("io_uring_enter: %s", strerror(-rc));
+			break;
+		}
+	}
+	ur_close_all(&lp, CLOSE_DRAIN);
+	ur_teardown(&lp);
+	return rc < 0 ? EXIT_OSERR : 0;
+}
+
+/*
+ * Arms one multishot recv (with a byte limit when asked) on a socketpair, sends it a
+ * byte and reads the first completion: 0 when it delivered that byte through the
+ * buffer ring, else -errno. Consumes every completion it caused.
+ */
+static int ur_try_recv(struct uring_loop *lp, unsigned limit)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int sv[2], rc, more = 1;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	sqe = io_uring_get_sqe(&lp->ring);
+	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = UR_BGID;
+	sqe->file_index = limit;
+	rc = write(sv[1], "x", 1) == 1 ? io_uring_submit_and_wait(&lp->ring, 1) : -errno;
+	if (rc >= 0 && (rc = io_uring_peek_cqe(&lp->ring, &cqe)) == 0) {
+		rc = cqe->res == 1 ? 0 : cqe->res < 0 ? cqe->res : -EINVAL;
+		if (cqe->res == 1 && !(cqe->flags & IORING_CQE_F_MORE) && limit == 0)
+			rc = -EINVAL; /* single shot only: no multishot recv here */
+	}
+	close(sv[1]); /* EOF ends the multishot, if it still runs */
+	while (rc == 0 && more && io_uring_wait_cqe(&lp->ring, &cqe) == 0) {
+		if (cqe->flags & IORING_CQE_F_BUFFER) {
+			lp->bufs_out++;
+			buf_recycle(lp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		}
+		more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+		io_uring_cqe_seen(&lp->ring, cqe);
+	}
+	if (rc != 0 && io_uring_peek_cqe(&lp->ring, &cqe) == 0)
+		io_uring_cqe_seen(&lp->ring, cqe);
+	buf_publish(lp);
+	close(sv[0]);
+	return rc;
+}
+
+/*
+ * Before forking: can this kernel, under this seccomp profile and sysctl, run what
+ * the backend needs? A multishot recv through a provided-buffer ring on a socketpair
+ * answers for io_uring_setup, buffer rings (5.19) and multishot recv (6.0) at once.
+ */
+int loop_uring_probe(char *why, size_t whylen)
+{
+	static struct uring_loop lp;
+	int rc;
+
+	memset(&lp, 0, sizeof(lp));
+	rc = ur_ring_init(&lp.ring);
+	if (rc < 0) {
+		snprintf(why, whylen, "io_uring_setup: %s%s", strerror(-rc),
+			 rc == -EPERM ? " (kernel.io_uring_disabled or a seccomp filter)" : "");
+		return rc;
+	}
+	lp.ring_ok = 1;
+	lp.nbufs = 4;
+	lp.buf_size = 64;
+	rc = buf_ring_setup(&lp);
+	if (rc == 0)
+		rc = ur_try_recv(&lp, 0);
+	if (rc < 0)
+		snprintf(why, whylen, "multishot recv on a buffer ring: %s (kernel 6.0 or later needed)",
+			 strerror(-rc));
+	ur_teardown(&lp);
+	return rc < 0 ? rc : 0;
+}

@@ -2,6 +2,8 @@
 #include "echod/worker.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include "echod/log.h"
+#include "echod/net.h"
 #include "echod/proctitle.h"
 
 static int worker_signals(struct worker *w)
@@ -41,6 +44,37 @@ int worker_signal(struct worker *w)
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		log_warn("signalfd read");
 	return drain;
+}
+
+int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
+		 struct limits_ticket *ticket)
+{
+	enum limits_verdict verdict;
+	uint8_t key[16] = {0};
+	int on = 1;
+
+	if (peer != NULL)
+		net_addr_key(peer, key);
+	verdict = limits_admit(&w->limits, key, ticket);
+	if (verdict != LIMITS_OK) {
+		close(fd);
+		stats_add(w->stats,
+			  verdict == LIMITS_MAX_CONNS ? STAT_rejected_max_conns : STAT_rejected_per_ip,
+			  1);
+		return -1;
+	}
+	/* Echoes are small and answered at once: never hold one back for an ACK. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	/* A fresh socket's buffer always takes a line this short whole. */
+	if (w->banner != NULL && send(fd, w->banner, w->banner_len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+					 (ssize_t)w->banner_len) {
+		limits_release(&w->limits, ticket);
+		close(fd);
+		stats_add(w->stats, STAT_closed_error, 1);
+		return -1;
+	}
+	stats_add(w->stats, STAT_accepted, 1);
+	return 0;
 }
 
 void worker_ready(struct worker *w)

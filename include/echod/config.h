@@ -36,6 +36,8 @@ struct config {
 	unsigned backlog;
 	unsigned udp_rate;
 	unsigned zerocopy_threshold;
+	unsigned ring_buffers;       /* io_uring provided buffers per worker */
+	unsigned ring_buffer_size;
 	char banner[CONFIG_TEXT_MAX];
 	char user[CONFIG_TEXT_MAX];
 	char metrics[CONFIG_TEXT_MAX];

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "echod/config.h"
@@ -39,6 +40,11 @@ struct worker {
 int worker_main(struct worker *w);
 /* The backend accepts now: the supervisor may say READY. */
 void worker_ready(struct worker *w);
+/* A new connection: checks the limits, sets it up and sends the banner. Returns 0,
+ * or -1 when it was refused (closed and counted). peer may be NULL when no
+ * per-address limit is set. */
+int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
+		 struct limits_ticket *ticket);
 /* Reads the signalfd; returns 1 when the worker must drain and stop. */
 int worker_signal(struct worker *w);
 
