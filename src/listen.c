@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "echod/net.h"
+#include "echod/sd.h"
 
 static const char *const service_names[] = {"echo", "discard", "chargen", "daytime", "reverse"};
 
@@ -320,8 +321,64 @@ void listen_close_all(struct listener_set *set)
 	memset(set, 0, sizeof(*set));
 }
 
+static int adopt_one(struct listener *l, const struct sd_socket *s, char *why, size_t whylen)
+{
+	enum listen_service service = SERVICE_ECHO;
+
+	if (s->type != SOCK_STREAM) {
+		snprintf(why, whylen, "socket %d from systemd is a datagram socket: UDP echo is not "
+				      "supported yet", s->fd);
+		return -1;
+	}
+	/* FileDescriptorName= may name a service; other names (the unit's) mean echo. */
+	if (parse_service(s->name, &service) == 0 && service != SERVICE_ECHO) {
+		snprintf(why, whylen, "socket %d from systemd is named '%s': that service is not "
+				      "supported yet", s->fd, s->name);
+		return -1;
+	}
+	l->spec.service = service;
+	l->addrlen = sizeof(l->addr);
+	if (getsockname(s->fd, (struct sockaddr *)&l->addr, &l->addrlen) < 0) {
+		snprintf(why, whylen, "getsockname(%d): %s", s->fd, strerror(errno));
+		return -1;
+	}
+	memcpy(l->name, "tcp ", 4);
+	net_format_addr((struct sockaddr *)&l->addr, l->addrlen, l->name + 4, sizeof(l->name) - 4);
+	l->fds = malloc(sizeof(int));
+	if (l->fds == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	l->fds[0] = s->fd;
+	return 0;
+}
+
+int listen_adopt(struct listener_set *set, const struct sd_socket *socks, unsigned n, char *why,
+		 size_t whylen)
+{
+	memset(set, 0, sizeof(*set));
+	set->v = calloc(n, sizeof(*set->v));
+	if (set->v == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	set->nslots = 1;
+	set->shared = 1;
+	for (; set->n < n; set->n++)
+		if (adopt_one(&set->v[set->n], &socks[set->n], why, whylen) < 0)
+			return -1;
+	return 0;
+}
+
+int listen_slot_fd(const struct listener_set *set, unsigned i, unsigned slot)
+{
+	return set->v[i].fds[set->shared ? 0 : slot];
+}
+
 void listen_keep_slot(struct listener_set *set, unsigned slot)
 {
+	if (set->shared)
+		return;
 	for (unsigned i = 0; i < set->n; i++) {
 		for (unsigned s = 0; s < set->nslots; s++) {
 			if (s != slot && set->v[i].fds[s] >= 0) {

@@ -434,7 +434,8 @@ static int ep_timeout(const struct epoll_loop *lp)
 
 	if (lp->ready != NULL)
 		return 0;
-	t = timer_next_ms(&lp->idle, lp->now);
+	/* At least once a second, so the heartbeat shows the supervisor we are alive. */
+	t = min_timeout(timer_next_ms(&lp->idle, lp->now), WORKER_HEARTBEAT_MS);
 	if (lp->accept_resume != 0)
 		t = min_timeout(t, lp->accept_resume > lp->now ? (int)(lp->accept_resume - lp->now)
 							       : 0);
@@ -514,6 +515,7 @@ int loop_epoll_run(struct worker *w)
 			break;
 		}
 		lp.now = timer_now_ms();
+		stats_heartbeat(w->stats, lp.now);
 		for (int i = 0; i < n; i++)
 			ep_dispatch(&lp, &events[i]);
 		ep_run_ready(&lp);

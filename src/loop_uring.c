@@ -731,13 +731,13 @@ static void ur_dispatch(struct uring_loop *lp, struct io_uring_cqe *cqe)
 static int ur_timeout_ms(const struct uring_loop *lp)
 {
 	int t = timer_next_ms(&lp->idle, lp->now);
-	uint64_t other = 0;
+	uint64_t other = lp->now + WORKER_HEARTBEAT_MS; /* the supervisor's watchdog */
 
-	if (lp->accept_resume != 0)
+	if (lp->accept_resume != 0 && lp->accept_resume < other)
 		other = lp->accept_resume;
-	if (lp->draining && (other == 0 || lp->drain_deadline < other))
+	if (lp->draining && lp->drain_deadline < other)
 		other = lp->drain_deadline;
-	if (other != 0) {
+	{
 		int o = other > lp->now ? (int)(other - lp->now) : 0;
 
 		t = t < 0 || o < t ? o : t;
@@ -865,6 +865,7 @@ static int ur_turn(struct uring_loop *lp)
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
 	lp->now = timer_now_ms();
+	stats_heartbeat(lp->w->stats, lp->now);
 	io_uring_for_each_cqe(&lp->ring, head, cqe)
 	{
 		ur_dispatch(lp, cqe);

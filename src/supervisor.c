@@ -20,6 +20,7 @@
 #include "echod/limits.h"
 #include "echod/log.h"
 #include "echod/net.h"
+#include "echod/sd.h"
 #include "echod/stats.h"
 #include "echod/timer.h"
 #include "echod/worker.h"
@@ -30,6 +31,8 @@
 #define SV_QUICK_DEATH_MS 1000    /* dying sooner than this counts as failing to start */
 #define SV_ROLL_WAIT_MS   10000   /* a new worker not ready by then: go on anyway */
 #define SV_KILL_GRACE_MS  5000    /* after drain-timeout, SIGKILL what is left */
+#define SV_STATUS_MS      2000    /* STATUS= to systemd */
+#define SV_STALE_MS       (3 * WORKER_HEARTBEAT_MS) /* a worker silent longer is hung */
 
 struct proc {
 	pid_t pid;                /* 0: entry free */
@@ -51,7 +54,7 @@ struct supervisor {
 	enum backend_kind backend;
 	struct listener_set ls;
 	struct stats_shared *sh;
-	uint64_t retired[STAT_COUNT];
+	uint64_t (*retired)[STAT_COUNT]; /* per listener slot: counters of dead workers */
 	struct proc *procs;       /* index = stats slot */
 	unsigned nprocs;
 	struct lslot *slots;
@@ -64,6 +67,9 @@ struct supervisor {
 	unsigned roll_slot;
 	int roll_new;             /* proc index of the slot's new worker, -1: none yet */
 	uint64_t roll_deadline;
+	uint64_t watchdog_ms;     /* WATCHDOG=1 period, 0: off */
+	uint64_t next_watchdog, next_status;
+	uint64_t last_status, last_bytes, last_msgs;
 };
 
 static enum backend_kind resolve_backend(const struct config *cfg)
@@ -109,7 +115,8 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 	memset(&w, 0, sizeof(w));
 	listen_keep_slot(&sv->ls, lslot);
 	for (unsigned i = 0; i < sv->ls.n; i++)
-		fds[i] = sv->ls.v[i].fds[lslot];
+		fds[i] = listen_slot_fd(&sv->ls, i, lslot);
+	w.shared_listeners = sv->ls.shared;
 	w.cfg = &sv->cfg;
 	w.backend = sv->backend;
 	w.index = lslot;
@@ -176,7 +183,7 @@ static void sv_retire_slot(struct supervisor *sv, unsigned idx)
 
 	for (int c = 0; c < STAT_COUNT; c++)
 		if (c != STAT_open && c != STAT_buffers_held)
-			sv->retired[c] += slot->c[c];
+			sv->retired[sv->procs[idx].lslot][c] += slot->c[c];
 	limits_reap(&sv->sh->open_total, slot->c[STAT_open],
 		    sv->sh->ip_buckets ? stats_ip_global(sv->sh) : NULL,
 		    sv->sh->ip_buckets ? stats_ip_local(sv->sh, idx) : NULL, sv->sh->ip_buckets);
@@ -241,17 +248,79 @@ static unsigned sv_ready_count(const struct supervisor *sv)
 	return n;
 }
 
+/* Counters of one listener slot (every process that served it), or of all: -1. */
+static void sv_counters(const struct supervisor *sv, int lslot, uint64_t *out)
+{
+	memset(out, 0, STAT_COUNT * sizeof(*out));
+	for (unsigned s = 0; s < sv->cfg.workers; s++) {
+		if (lslot >= 0 && (unsigned)lslot != s)
+			continue;
+		for (int c = 0; c < STAT_COUNT; c++)
+			out[c] += sv->retired[s][c];
+	}
+	for (unsigned idx = 0; idx < sv->nprocs; idx++) {
+		if (sv->procs[idx].pid == 0 || (lslot >= 0 && sv->procs[idx].lslot != (unsigned)lslot))
+			continue;
+		for (int c = 0; c < STAT_COUNT; c++)
+			out[c] += stats_get(&sv->sh->slots[idx], (enum stats_counter)c);
+	}
+}
+
+static unsigned sv_live(const struct supervisor *sv)
+{
+	unsigned n = 0;
+
+	for (unsigned idx = 0; idx < sv->nprocs; idx++)
+		n += sv->procs[idx].pid != 0;
+	return n;
+}
+
 static void sv_log_stats(struct supervisor *sv)
 {
 	uint64_t v[STAT_COUNT];
 	char line[900];
-	unsigned live = 0;
 
-	for (unsigned idx = 0; idx < sv->nprocs; idx++)
-		live += sv->procs[idx].pid != 0;
-	stats_sum(sv->sh, sv->retired, v);
+	sv_counters(sv, -1, v);
 	stats_format(v, line, sizeof(line));
-	log_msg(LOG_LVL_NOTICE, "stats: workers=%u %s", live, line);
+	log_msg(LOG_LVL_NOTICE, "stats: workers=%u %s", sv_live(sv), line);
+}
+
+/* STATUS= for systemctl status: workers, connections, echo rates since the last one. */
+static void sv_status(struct supervisor *sv, const char *prefix)
+{
+	uint64_t v[STAT_COUNT], dt;
+
+	sv_counters(sv, -1, v);
+	dt = sv->now > sv->last_status ? sv->now - sv->last_status : 1;
+	sd_notify_state("%sSTATUS=%u workers, %llu connections, %.1f MB/s, %llu msgs/s echoed", prefix,
+			sv_live(sv), (unsigned long long)v[STAT_open],
+			(double)(v[STAT_bytes_out] - sv->last_bytes) * 1000.0 / 1e6 / (double)dt,
+			(unsigned long long)((v[STAT_msgs] - sv->last_msgs) * 1000 / dt));
+	sv->last_status = sv->now;
+	sv->last_bytes = v[STAT_bytes_out];
+	sv->last_msgs = v[STAT_msgs];
+	sv->next_status = sv->now + SV_STATUS_MS;
+}
+
+/* WATCHDOG=1 only while every worker's loop keeps turning. */
+static void sv_watchdog(struct supervisor *sv)
+{
+	if (sv->watchdog_ms == 0 || sv->now < sv->next_watchdog)
+		return;
+	sv->next_watchdog = sv->now + sv->watchdog_ms;
+	for (unsigned idx = 0; idx < sv->nprocs; idx++) {
+		const struct stats_slot *slot = &sv->sh->slots[idx];
+		uint64_t beat = __atomic_load_n(&slot->heartbeat, __ATOMIC_RELAXED);
+
+		if (sv->procs[idx].pid != 0 && slot->state == SLOT_READY &&
+		    sv->now > beat + SV_STALE_MS) {
+			log_warnx("worker %u (pid %d) has not turned its loop for %llu ms",
+				  sv->procs[idx].lslot, (int)sv->procs[idx].pid,
+				  (unsigned long long)(sv->now - beat));
+			return;
+		}
+	}
+	sd_notify_state("WATCHDOG=1");
 }
 
 static void sv_signal_slot(struct supervisor *sv, unsigned lslot, int keep, int sig)
@@ -276,6 +345,7 @@ static void sv_stop(struct supervisor *sv)
 	sv->stop_deadline = sv->now + (uint64_t)sv->cfg.drain_timeout * 1000 + SV_KILL_GRACE_MS;
 	log_msg(LOG_LVL_NOTICE, "stopping: draining connections for up to %u s",
 		sv->cfg.drain_timeout);
+	sd_notify_state("STOPPING=1\nSTATUS=draining connections");
 	/* Our copies closed, the workers' closed as they start draining: new SYNs are refused. */
 	listen_close_all(&sv->ls);
 	sv_signal_slot(sv, (unsigned)-1, -1, SIGTERM);
@@ -322,6 +392,7 @@ static void sv_reload(struct supervisor *sv)
 	log_init(sv->cfg.verbosity);
 	sv_set_banner(sv);
 	log_msg(LOG_LVL_NOTICE, "reload: rolling restart of %u workers", sv->cfg.workers);
+	sd_notify_state("RELOADING=1\nSTATUS=rolling restart of the workers");
 	sv->rolling = 1;
 	sv->roll_slot = 0;
 	sv->roll_new = -1;
@@ -346,19 +417,11 @@ static void sv_roll_step(struct supervisor *sv)
 		return;
 	sv->rolling = 0;
 	log_msg(LOG_LVL_NOTICE, "reload: done");
+	sv_status(sv, "READY=1\n");
 	if (sv->reload_pending) {
 		sv->reload_pending = 0;
 		sv_reload(sv);
 	}
-}
-
-static unsigned sv_live(const struct supervisor *sv)
-{
-	unsigned n = 0;
-
-	for (unsigned idx = 0; idx < sv->nprocs; idx++)
-		n += sv->procs[idx].pid != 0;
-	return n;
 }
 
 static void sv_tick(struct supervisor *sv)
@@ -376,7 +439,11 @@ static void sv_tick(struct supervisor *sv)
 	if (!sv->ready_logged && sv_ready_count(sv) >= sv->cfg.workers) {
 		sv->ready_logged = 1;
 		log_msg(LOG_LVL_NOTICE, "ready: %u workers accepting", sv->cfg.workers);
+		sv_status(sv, "READY=1\n");
 	}
+	if (sv->ready_logged && sv->now >= sv->next_status)
+		sv_status(sv, "");
+	sv_watchdog(sv);
 }
 
 static int sv_busy(const struct supervisor *sv)
@@ -410,6 +477,9 @@ static void sv_loop(struct supervisor *sv, const sigset_t *mask)
 {
 	while (!sv->stopping || sv_live(sv) > 0) {
 		int ms = sv_busy(sv) ? SV_TICK_MS : SV_IDLE_TICK_MS;
+
+		if (sv->watchdog_ms > 0 && (uint64_t)ms > sv->watchdog_ms)
+			ms = (int)sv->watchdog_ms;
 		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 		siginfo_t si;
 		int sig = sigtimedwait(mask, &si, &ts);
@@ -423,16 +493,29 @@ static void sv_loop(struct supervisor *sv, const sigset_t *mask)
 	}
 }
 
+/* Sockets from systemd when it passed any, else our own: one per worker slot. */
 static void sv_open(struct supervisor *sv)
 {
+	struct sd_socket *socks;
 	char why[512];
+	int n = sd_take_sockets(&socks, why, sizeof(why));
 
-	if (listen_open_all(&sv->ls, sv->cfg.listen, sv->cfg.nlisten, sv->cfg.workers,
-			    (int)sv->cfg.backlog, why, sizeof(why)) < 0)
+	if (n < 0)
+		fatalx(EXIT_CONFIG, "%s", why);
+	if (n > 0) {
+		if (listen_adopt(&sv->ls, socks, (unsigned)n, why, sizeof(why)) < 0)
+			fatalx(EXIT_CONFIG, "%s", why);
+		free(socks);
+		log_info("socket activation: %d sockets from systemd (%s); --listen is ignored", n,
+			 sd_proto_name());
+	} else if (listen_open_all(&sv->ls, sv->cfg.listen, sv->cfg.nlisten, sv->cfg.workers,
+				   (int)sv->cfg.backlog, why, sizeof(why)) < 0) {
 		fatalx(EXIT_OSERR, "%s", why);
+	}
 	for (unsigned i = 0; i < sv->ls.n; i++)
-		log_msg(LOG_LVL_NOTICE, "listening on %s workers=%u backend=%s", sv->ls.v[i].name,
-			sv->cfg.workers, config_backend_name(sv->backend));
+		log_msg(LOG_LVL_NOTICE, "listening on %s workers=%u backend=%s%s", sv->ls.v[i].name,
+			sv->cfg.workers, config_backend_name(sv->backend),
+			sv->ls.shared ? " (socket activation)" : "");
 }
 
 static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, char **argv)
@@ -453,8 +536,10 @@ static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, c
 	sv->nprocs = 3 * cfg->workers + 1;
 	sv->procs = calloc(sv->nprocs, sizeof(*sv->procs));
 	sv->slots = calloc(cfg->workers, sizeof(*sv->slots));
+	sv->retired = calloc(cfg->workers, sizeof(*sv->retired));
+	sv->watchdog_ms = sd_proto_watchdog_usec() / 2000;
 	sv->sh = stats_create(sv->nprocs, limits_buckets(cfg->max_conns_per_ip));
-	if (sv->procs == NULL || sv->slots == NULL || sv->sh == NULL)
+	if (sv->procs == NULL || sv->slots == NULL || sv->retired == NULL || sv->sh == NULL)
 		fatalx(EXIT_OSERR, "cannot allocate the worker table: %s", strerror(errno));
 }
 
@@ -482,5 +567,6 @@ int supervisor_run(const struct config *cfg, int argc, char **argv)
 	stats_destroy(sv.sh);
 	free(sv.procs);
 	free(sv.slots);
+	free(sv.retired);
 	return 0;
 }

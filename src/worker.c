@@ -14,6 +14,7 @@
 #include "echod/log.h"
 #include "echod/net.h"
 #include "echod/proctitle.h"
+#include "echod/timer.h"
 
 static int worker_signals(struct worker *w)
 {
@@ -79,6 +80,7 @@ int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
 
 void worker_ready(struct worker *w)
 {
+	stats_heartbeat(w->stats, timer_now_ms());
 	__atomic_store_n(&w->stats->state, SLOT_READY, __ATOMIC_RELEASE);
 }
 

@@ -43,13 +43,22 @@ struct listener {
 struct listener_set {
 	struct listener *v;
 	unsigned n;
-	unsigned nslots;
+	unsigned nslots;             /* descriptors per listener */
+	int shared;                  /* from systemd: one socket all workers share */
 };
+
+struct sd_socket;
 
 /* Resolves every spec and opens nslots listening sockets for each address.
  * Returns 0, or -1 with the address and errno text in why (exit 71). */
 int listen_open_all(struct listener_set *set, const struct listen_spec *specs, unsigned nspecs,
 		    unsigned nslots, int backlog, char *why, size_t whylen);
+/* Socket activation: takes the sockets systemd passed (one shared descriptor each).
+ * Returns 0, or -1 with the reason in why (a kind of socket not served yet). */
+int listen_adopt(struct listener_set *set, const struct sd_socket *socks, unsigned n, char *why,
+		 size_t whylen);
+/* The descriptor worker slot `slot` accepts on for listener i. */
+int listen_slot_fd(const struct listener_set *set, unsigned i, unsigned slot);
 /* Closes every descriptor of the set (the supervisor's copies) and frees it. */
 void listen_close_all(struct listener_set *set);
 /* In a worker: closes the descriptors of every slot but its own. */

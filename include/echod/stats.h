@@ -46,6 +46,7 @@ enum stats_slot_state { SLOT_FREE, SLOT_STARTING, SLOT_READY };
 
 struct stats_slot {
 	uint64_t c[STAT_COUNT];
+	uint64_t heartbeat;       /* ms, monotonic: the worker's loop last turned */
 	int32_t pid;
 	uint32_t state;           /* enum stats_slot_state; the worker sets READY */
 } __attribute__((aligned(64)));
@@ -71,6 +72,12 @@ static inline void stats_add(struct stats_slot *s, enum stats_counter c, uint64_
 {
 	__atomic_store_n(&s->c[c], __atomic_load_n(&s->c[c], __ATOMIC_RELAXED) + n,
 			 __ATOMIC_RELAXED);
+}
+
+/* Each turn of a worker's loop: the supervisor's watchdog sees it alive. */
+static inline void stats_heartbeat(struct stats_slot *s, uint64_t now_ms)
+{
+	__atomic_store_n(&s->heartbeat, now_ms, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t stats_get(const struct stats_slot *s, enum stats_counter c)

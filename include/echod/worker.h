@@ -18,6 +18,9 @@
 extern "C" {
 #endif
 
+/* A worker's loop turns at least this often, writing its heartbeat. */
+#define WORKER_HEARTBEAT_MS 1000
+
 /* First int of whatever a backend keeps in its event data. */
 enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL };
 
