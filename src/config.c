@@ -20,6 +20,7 @@ enum opt_type {
 	OPT_UINT,     /* unsigned integer within [min, max] */
 	OPT_BACKEND,  /* auto | epoll | io_uring */
 	OPT_TEXT,     /* free text, at most CONFIG_TEXT_MAX - 1 bytes */
+	OPT_ENDPOINT, /* [HOST]:PORT or PORT, kept as text; empty: off */
 	OPT_VERBOSE,  /* flag: command line -v, file "verbose = true" */
 	OPT_QUIET,
 	OPT_ACTION,   /* command line only: help, version, check-config */
@@ -64,8 +65,9 @@ static const struct option_def options[] = {
 	 "listen backlog (the kernel caps it at net.core.somaxconn)", 0, 0},
 	{"user", 0, OPT_TEXT, 0, 0, "", F(user), "USER[:GROUP]",
 	 "drop privileges after binding", OPTF_NOT_YET, 0},
-	{"metrics", 0, OPT_TEXT, 0, 0, "", F(metrics), "[HOST]:PORT",
-	 "serve Prometheus text on /metrics", OPTF_NOT_YET, 0},
+	{"metrics", 0, OPT_ENDPOINT, 0, 0, "", F(metrics), "[HOST]:PORT",
+	 "serve Prometheus text on /metrics (127.0.0.1 unless HOST is given; off by default)", 0,
+	 0},
 	{"udp-rate", 0, OPT_UINT, 0, 1000000, "100", F(udp_rate), "N",
 	 "UDP datagrams answered per second per source address", 0, 0},
 	{"banner", 0, OPT_TEXT, 0, 0, "", F(banner), "TEXT",
@@ -188,6 +190,17 @@ static int set_listen(struct config *cfg, const char *value, char *why, size_t w
 	return 0;
 }
 
+static int check_endpoint(const char *value, char *why, size_t whylen)
+{
+	struct listen_spec spec;
+
+	if (strchr(value, '/') != NULL || strncmp(value, "udp:", 4) == 0) {
+		snprintf(why, whylen, "invalid value '%s' (expected [HOST]:PORT)", value);
+		return -1;
+	}
+	return listen_parse(value, &spec, why, whylen);
+}
+
 /*
  * The one setter. from_file selects the flag syntax ("verbose = true"). Returns 0, or
  * -1 with a reason in why that the caller prefixes with where the value came from.
@@ -223,6 +236,10 @@ static int set_value(struct config *cfg, const struct option_def *o, const char 
 		}
 		snprintf(why, whylen, "invalid value '%s' (expected auto, epoll or io_uring)", value);
 		return -1;
+	case OPT_ENDPOINT:
+		if (*value != '\0' && check_endpoint(value, why, whylen) < 0)
+			return -1;
+		/* fall through */
 	case OPT_TEXT:
 		if (strlen(value) >= CONFIG_TEXT_MAX || strpbrk(value, "\r\n") != NULL) {
 			snprintf(why, whylen, "invalid value '%.40s' (one line of at most %d bytes)",
@@ -466,6 +483,7 @@ static void print_value(const struct config *cfg, const struct option_def *o, FI
 		fprintf(out, "%s = %s\n", o->name, backend_names[cfg->backend]);
 		break;
 	case OPT_TEXT:
+	case OPT_ENDPOINT:
 		fprintf(out, "%s = \"%s\"\n", o->name, field);
 		break;
 	case OPT_VERBOSE:

@@ -9,16 +9,19 @@
 #include "echod/supervisor.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "echod/limits.h"
 #include "echod/log.h"
+#include "echod/metrics.h"
 #include "echod/net.h"
 #include "echod/sd.h"
 #include "echod/stats.h"
@@ -67,6 +70,8 @@ struct supervisor {
 	unsigned roll_slot;
 	int roll_new;             /* proc index of the slot's new worker, -1: none yet */
 	uint64_t roll_deadline;
+	int sigfd;
+	struct metrics_server metrics;
 	uint64_t watchdog_ms;     /* WATCHDOG=1 period, 0: off */
 	uint64_t next_watchdog, next_status;
 	uint64_t last_status, last_bytes, last_msgs;
@@ -112,6 +117,8 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 
 	if (fds == NULL)
 		_exit(EXIT_OSERR);
+	close(sv->sigfd);
+	metrics_close(&sv->metrics);
 	memset(&w, 0, sizeof(w));
 	listen_keep_slot(&sv->ls, lslot);
 	for (unsigned i = 0; i < sv->ls.n; i++)
@@ -473,22 +480,47 @@ static void sv_handle(struct supervisor *sv, int sig)
 	}
 }
 
-static void sv_loop(struct supervisor *sv, const sigset_t *mask)
+static char *sv_metrics_body(void *arg)
 {
+	struct supervisor *sv = arg;
+	uint64_t (*per)[STAT_COUNT] = calloc(sv->cfg.workers, sizeof(*per));
+	char *body;
+
+	if (per == NULL)
+		return NULL;
+	for (unsigned s = 0; s < sv->cfg.workers; s++)
+		sv_counters(sv, (int)s, per[s]);
+	body = metrics_render((const uint64_t(*)[STAT_COUNT])per, sv->cfg.workers, sv_live(sv));
+	free(per);
+	return body;
+}
+
+static void sv_signals(struct supervisor *sv)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sv->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		sv_handle(sv, (int)si.ssi_signo);
+}
+
+static void sv_loop(struct supervisor *sv)
+{
+	struct pollfd p[1 + 1 + METRICS_CLIENTS];
+
 	while (!sv->stopping || sv_live(sv) > 0) {
-		int ms = sv_busy(sv) ? SV_TICK_MS : SV_IDLE_TICK_MS;
+		int ms = sv_busy(sv) ? SV_TICK_MS : SV_IDLE_TICK_MS, n = 1, r;
 
 		if (sv->watchdog_ms > 0 && (uint64_t)ms > sv->watchdog_ms)
 			ms = (int)sv->watchdog_ms;
-		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-		siginfo_t si;
-		int sig = sigtimedwait(mask, &si, &ts);
-
+		p[0] = (struct pollfd){.fd = sv->sigfd, .events = POLLIN};
+		n += metrics_pollfds(&sv->metrics, p + 1);
+		r = poll(p, (nfds_t)n, ms);
+		if (r < 0 && errno != EINTR)
+			log_warn("poll");
 		sv->now = timer_now_ms();
-		if (sig > 0)
-			sv_handle(sv, sig);
-		else if (errno != EAGAIN && errno != EINTR)
-			log_warn("sigtimedwait");
+		if (r > 0 && p[0].revents != 0)
+			sv_signals(sv);
+		metrics_serve(&sv->metrics, p + 1, r > 0 ? n - 1 : 0, sv->now, sv_metrics_body, sv);
 		sv_tick(sv);
 	}
 }
@@ -516,6 +548,11 @@ static void sv_open(struct supervisor *sv)
 		log_msg(LOG_LVL_NOTICE, "listening on %s workers=%u backend=%s%s", sv->ls.v[i].name,
 			sv->cfg.workers, config_backend_name(sv->backend),
 			sv->ls.shared ? " (socket activation)" : "");
+	if (sv->cfg.metrics[0] == '\0')
+		return;
+	if (metrics_open(&sv->metrics, sv->cfg.metrics, (int)sv->cfg.backlog, why, sizeof(why)) < 0)
+		fatalx(EXIT_OSERR, "metrics: %s", why);
+	log_msg(LOG_LVL_NOTICE, "metrics on http://%s/metrics", sv->metrics.name);
 }
 
 static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, char **argv)
@@ -528,6 +565,7 @@ static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, c
 	sv->argv = argv;
 	sv->roll_new = -1;
 	sv->now = timer_now_ms();
+	metrics_init(&sv->metrics);
 	if (nofile < 0)
 		log_warnx("cannot raise the descriptor limit: %s", strerror((int)-nofile));
 	sv->backend = resolve_backend(cfg);
@@ -557,12 +595,17 @@ int supervisor_run(const struct config *cfg, int argc, char **argv)
 	sigaddset(&mask, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		fatalx(EXIT_OSERR, "sigprocmask: %s", strerror(errno));
+	sv.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sv.sigfd < 0)
+		fatalx(EXIT_OSERR, "signalfd: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	sv_open(&sv);
 	for (unsigned s = 0; s < sv.cfg.workers; s++)
 		if (sv_spawn(&sv, s) < 0)
 			fatalx(EXIT_OSERR, "cannot start worker %u", s);
-	sv_loop(&sv, &mask);
+	sv_loop(&sv);
+	metrics_close(&sv.metrics);
+	close(sv.sigfd);
 	log_msg(LOG_LVL_NOTICE, "stopped");
 	stats_destroy(sv.sh);
 	free(sv.procs);
