@@ -170,24 +170,29 @@ static int parse_bool(const char *s, int *out)
 static int set_listen(struct config *cfg, const char *value, char *why, size_t whylen)
 {
 	struct listen_spec spec;
+	char reason[300];
 
-	if (listen_parse(value, &spec, why, whylen) < 0)
-		return -1;
+	if (listen_parse(value, &spec, reason, sizeof(reason)) < 0)
+		goto bad;
 	if (spec.proto == LISTEN_UDP) {
-		snprintf(why, whylen, "UDP listeners are not supported yet");
-		return -1;
+		snprintf(reason, sizeof(reason), "UDP listeners are not supported yet");
+		goto bad;
 	}
 	if (spec.service != SERVICE_ECHO) {
-		snprintf(why, whylen, "service '%s' is not supported yet (only echo)",
+		snprintf(reason, sizeof(reason), "service '%s' is not supported yet (only echo)",
 			 listen_service_name(spec.service));
-		return -1;
+		goto bad;
 	}
 	if (cfg->nlisten == CONFIG_LISTEN_MAX) {
-		snprintf(why, whylen, "too many listeners (at most %d)", CONFIG_LISTEN_MAX);
-		return -1;
+		snprintf(reason, sizeof(reason), "too many listeners (at most %d)",
+			 CONFIG_LISTEN_MAX);
+		goto bad;
 	}
 	cfg->listen[cfg->nlisten++] = spec;
 	return 0;
+bad:
+	snprintf(why, whylen, "invalid value '%.80s': %s", value, reason);
+	return -1;
 }
 
 static int check_endpoint(const char *value, char *why, size_t whylen)

@@ -7,6 +7,7 @@
  */
 #include "echod/listen.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -91,6 +92,8 @@ static int split_host_port(char *s, char **host, char **port, char *why, size_t 
 	return 0;
 }
 
+static int check_ipv4_like(const char *host, char *why, size_t whylen);
+
 static int check_host(const char *host, char *why, size_t whylen)
 {
 	size_t len = strlen(host);
@@ -147,10 +150,22 @@ int listen_parse(const char *text, struct listen_spec *spec, char *why, size_t w
 		spec->any = 1;
 		return 0;
 	}
-	if (check_host(host, why, whylen) < 0)
+	if (check_host(host, why, whylen) < 0 || check_ipv4_like(host, why, whylen) < 0)
 		return -1;
 	strcpy(spec->host, host);
 	return 0;
+}
+
+/* Digits and dots only: meant as an IPv4 literal, so it must be one (no resolver
+ * lookup for "1.2.3.4.5"). */
+static int check_ipv4_like(const char *host, char *why, size_t whylen)
+{
+	struct in_addr a;
+
+	if (strspn(host, "0123456789.") != strlen(host) || inet_pton(AF_INET, host, &a) == 1)
+		return 0;
+	snprintf(why, whylen, "invalid IPv4 address '%s'", host);
+	return -1;
 }
 
 void listen_format(const struct listen_spec *spec, char *out, size_t outlen)
@@ -184,8 +199,12 @@ static int resolve(const struct listen_spec *spec, struct addrinfo **res, char *
 	}
 	if (err != 0) {
 		snprintf(why, whylen, "cannot resolve '%s': %s", spec->any ? "*" : spec->host,
-			 gai_strerror(err));
-		return -1;
+			 err == EAI_SYSTEM ? strerror(errno) : gai_strerror(err));
+		/* A name that does not exist is the user's; a resolver that fails is the system's. */
+		return err == EAI_NONAME || err == EAI_FAIL || err == EAI_NODATA ||
+				       err == EAI_ADDRFAMILY
+			       ? LISTEN_ERR_USAGE
+			       : LISTEN_ERR_SYSTEM;
 	}
 	return 0;
 }
@@ -292,19 +311,35 @@ int listen_open_all(struct listener_set *set, const struct listen_spec *specs, u
 		struct addrinfo *res, *ai;
 		unsigned first = set->n;
 
-		if (resolve(&specs[i], &res, why, whylen) < 0)
-			return -1;
+		int rc = resolve(&specs[i], &res, why, whylen);
+
+		if (rc != 0)
+			return rc;
 		for (ai = res; ai != NULL; ai = ai->ai_next) {
 			if (add_listener(set, &specs[i], ai) < 0) {
 				freeaddrinfo(res);
 				snprintf(why, whylen, "out of memory");
-				return -1;
+				return LISTEN_ERR_SYSTEM;
 			}
 		}
 		freeaddrinfo(res);
 		for (unsigned k = first; k < set->n; k++)
 			if (open_listener(&set->v[k], nslots, backlog, why, whylen) < 0)
-				return -1;
+				return LISTEN_ERR_SYSTEM;
+	}
+	return 0;
+}
+
+int listen_resolve_check(const struct listen_spec *specs, unsigned nspecs, char *why,
+			 size_t whylen)
+{
+	for (unsigned i = 0; i < nspecs; i++) {
+		struct addrinfo *res;
+		int rc = resolve(&specs[i], &res, why, whylen);
+
+		if (rc != 0)
+			return rc;
+		freeaddrinfo(res);
 	}
 	return 0;
 }

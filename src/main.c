@@ -39,9 +39,17 @@ int main(int argc, char **argv)
 	case CONFIG_VERSION:
 		print_version();
 		return 0;
-	case CONFIG_CHECK:
+	case CONFIG_CHECK: {
+		char why[512];
+		int rc = listen_resolve_check(cfg.listen, cfg.nlisten, why, sizeof(why));
+
+		if (rc != 0) {
+			fprintf(stderr, "echod: %s%s\n", rc == LISTEN_ERR_USAGE ? "--listen: " : "", why);
+			return -rc;
+		}
 		config_print(&cfg, stdout);
 		return 0;
+	}
 	case CONFIG_RUN:
 		break;
 	}

@@ -86,16 +86,20 @@ int metrics_open(struct metrics_server *m, const char *spec, int backlog, char *
 {
 	struct listener_set set;
 	struct listen_spec ls;
+	int rc;
 
 	metrics_init(m);
 	if (listen_parse(spec, &ls, why, whylen) < 0)
-		return -1;
+		return LISTEN_ERR_USAGE;
 	if (ls.any && strchr(spec, '*') == NULL) {
 		ls.any = 0; /* no host given: loopback only */
 		strcpy(ls.host, "127.0.0.1");
 	}
-	if (listen_open_all(&set, &ls, 1, 1, backlog, why, whylen) < 0)
-		return -1;
+	rc = listen_open_all(&set, &ls, 1, 1, backlog, why, whylen);
+	if (rc < 0) {
+		listen_close_all(&set);
+		return rc;
+	}
 	m->fd = set.v[0].fds[0];
 	snprintf(m->name, sizeof(m->name), "%s", set.v[0].name + 4);
 	set.v[0].fds[0] = -1;

@@ -540,19 +540,20 @@ static void sv_open(struct supervisor *sv)
 		free(socks);
 		log_info("socket activation: %d sockets from systemd (%s); --listen is ignored", n,
 			 sd_proto_name());
-	} else if (listen_open_all(&sv->ls, sv->cfg.listen, sv->cfg.nlisten, sv->cfg.workers,
-				   (int)sv->cfg.backlog, why, sizeof(why)) < 0) {
-		fatalx(EXIT_OSERR, "%s", why);
+	} else if ((n = listen_open_all(&sv->ls, sv->cfg.listen, sv->cfg.nlisten, sv->cfg.workers,
+					(int)sv->cfg.backlog, why, sizeof(why))) < 0) {
+		fatalx(-n, "%s%s", n == LISTEN_ERR_USAGE ? "--listen: " : "", why);
 	}
+	if (sv->cfg.metrics[0] != '\0' &&
+	    (n = metrics_open(&sv->metrics, sv->cfg.metrics, (int)sv->cfg.backlog, why,
+			      sizeof(why))) < 0)
+		fatalx(-n, "--metrics: %s", why);
 	for (unsigned i = 0; i < sv->ls.n; i++)
 		log_msg(LOG_LVL_NOTICE, "listening on %s workers=%u backend=%s%s", sv->ls.v[i].name,
 			sv->cfg.workers, config_backend_name(sv->backend),
 			sv->ls.shared ? " (socket activation)" : "");
-	if (sv->cfg.metrics[0] == '\0')
-		return;
-	if (metrics_open(&sv->metrics, sv->cfg.metrics, (int)sv->cfg.backlog, why, sizeof(why)) < 0)
-		fatalx(EXIT_OSERR, "metrics: %s", why);
-	log_msg(LOG_LVL_NOTICE, "metrics on http://%s/metrics", sv->metrics.name);
+	if (sv->metrics.fd >= 0)
+		log_msg(LOG_LVL_NOTICE, "metrics on http://%s/metrics", sv->metrics.name);
 }
 
 static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, char **argv)

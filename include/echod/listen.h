@@ -49,10 +49,16 @@ struct listener_set {
 
 struct sd_socket;
 
-/* Resolves every spec and opens nslots listening sockets for each address.
- * Returns 0, or -1 with the address and errno text in why (exit 71). */
+enum { LISTEN_ERR_USAGE = -64, LISTEN_ERR_SYSTEM = -71 };
+
+/* Resolves every spec and opens nslots listening sockets for each address. Returns 0,
+ * LISTEN_ERR_USAGE (a name that does not resolve) or LISTEN_ERR_SYSTEM (bind, the
+ * resolver), with the option or address and the errno text in why. */
 int listen_open_all(struct listener_set *set, const struct listen_spec *specs, unsigned nspecs,
 		    unsigned nslots, int backlog, char *why, size_t whylen);
+/* Resolves every spec without binding (for --check-config). Same returns. */
+int listen_resolve_check(const struct listen_spec *specs, unsigned nspecs, char *why,
+			 size_t whylen);
 /* Socket activation: takes the sockets systemd passed (one shared descriptor each).
  * Returns 0, or -1 with the reason in why (a kind of socket not served yet). */
 int listen_adopt(struct listener_set *set, const struct sd_socket *socks, unsigned n, char *why,

@@ -41,7 +41,7 @@ char *metrics_render(const uint64_t (*per_worker)[STAT_COUNT], unsigned nworkers
 /* Off: no socket, no clients. */
 void metrics_init(struct metrics_server *m);
 /* spec: [HOST]:PORT or PORT; an empty host means 127.0.0.1, "*" all interfaces.
- * Returns 0, or -1 with the address and errno text in why. */
+ * Returns 0 or, as listen_open_all, LISTEN_ERR_USAGE / LISTEN_ERR_SYSTEM with why. */
 int metrics_open(struct metrics_server *m, const char *spec, int backlog, char *why,
 		 size_t whylen);
 void metrics_close(struct metrics_server *m);
