@@ -7,6 +7,7 @@
  * messages the callers prefix with "--name: " or "FILE:LINE: name: ".
  */
 #include "echod/config.h"
+#include "echod/priv.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -21,15 +22,13 @@ enum opt_type {
 	OPT_BACKEND,  /* auto | epoll | io_uring */
 	OPT_TEXT,     /* free text, at most CONFIG_TEXT_MAX - 1 bytes */
 	OPT_ENDPOINT, /* [HOST]:PORT or PORT, kept as text; empty: off */
+	OPT_USER,     /* USER[:GROUP] that exists here, kept as text; empty: off */
 	OPT_VERBOSE,  /* flag: command line -v, file "verbose = true" */
 	OPT_QUIET,
 	OPT_ACTION,   /* command line only: help, version, check-config */
 };
 
-/* Options a later release implements: accepted by neither the command line nor the
- * file yet, with a message saying so rather than being silently ignored. */
-#define OPTF_NOT_YET 0x1
-#define OPTF_CMDLINE 0x2 /* command line only */
+#define OPTF_CMDLINE 0x1 /* command line only */
 
 struct option_def {
 	const char *name;
@@ -63,8 +62,8 @@ static const struct option_def options[] = {
 	 "on TERM, how long open connections may go on being echoed", 0, 0},
 	{"backlog", 0, OPT_UINT, 1, 1 << 20, "4096", F(backlog), "N",
 	 "listen backlog (the kernel caps it at net.core.somaxconn)", 0, 0},
-	{"user", 0, OPT_TEXT, 0, 0, "", F(user), "USER[:GROUP]",
-	 "drop privileges after binding", OPTF_NOT_YET, 0},
+	{"user", 0, OPT_USER, 0, 0, "", F(user), "USER[:GROUP]",
+	 "run as USER (and GROUP) once the sockets are bound", 0, 0},
 	{"metrics", 0, OPT_ENDPOINT, 0, 0, "", F(metrics), "[HOST]:PORT",
 	 "serve Prometheus text on /metrics (127.0.0.1 unless HOST is given; off by default)", 0,
 	 0},
@@ -206,6 +205,17 @@ static int check_endpoint(const char *value, char *why, size_t whylen)
 	return listen_parse(value, &spec, why, whylen);
 }
 
+static int check_user(const char *value, char *why, size_t whylen)
+{
+	struct priv_ids ids;
+	char reason[300];
+
+	if (priv_resolve(value, &ids, reason, sizeof(reason)) == 0)
+		return 0;
+	snprintf(why, whylen, "invalid value '%.80s': %s", value, reason);
+	return -1;
+}
+
 /*
  * The one setter. from_file selects the flag syntax ("verbose = true"). Returns 0, or
  * -1 with a reason in why that the caller prefixes with where the value came from.
@@ -217,10 +227,6 @@ static int set_value(struct config *cfg, const struct option_def *o, const char 
 	unsigned u;
 	int b;
 
-	if (o->flags & OPTF_NOT_YET) {
-		snprintf(why, whylen, "not supported by this version yet");
-		return -1;
-	}
 	switch (o->type) {
 	case OPT_LISTEN:
 		return set_listen(cfg, value, why, whylen);
@@ -244,8 +250,13 @@ static int set_value(struct config *cfg, const struct option_def *o, const char 
 	case OPT_ENDPOINT:
 		if (*value != '\0' && check_endpoint(value, why, whylen) < 0)
 			return -1;
-		/* fall through */
+		goto text;
+	case OPT_USER:
+		if (*value != '\0' && check_user(value, why, whylen) < 0)
+			return -1;
+		goto text;
 	case OPT_TEXT:
+	text:
 		if (strlen(value) >= CONFIG_TEXT_MAX || strpbrk(value, "\r\n") != NULL) {
 			snprintf(why, whylen, "invalid value '%.40s' (one line of at most %d bytes)",
 				 value, CONFIG_TEXT_MAX - 1);
@@ -280,7 +291,7 @@ static void config_defaults(struct config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < NOPTIONS; i++)
-		if (options[i].def != NULL && !(options[i].flags & OPTF_NOT_YET))
+		if (options[i].def != NULL)
 			set_value(cfg, &options[i], options[i].def, 1, why, sizeof(why));
 	/* The one default that is not a constant. */
 	cfg->workers = cpus < 1 ? 1 : cpus > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : (unsigned)cpus;
@@ -489,6 +500,7 @@ static void print_value(const struct config *cfg, const struct option_def *o, FI
 		break;
 	case OPT_TEXT:
 	case OPT_ENDPOINT:
+	case OPT_USER:
 		fprintf(out, "%s = \"%s\"\n", o->name, field);
 		break;
 	case OPT_VERBOSE:
@@ -505,7 +517,7 @@ static void print_value(const struct config *cfg, const struct option_def *o, FI
 void config_print(const struct config *cfg, FILE *out)
 {
 	for (size_t i = 0; i < NOPTIONS; i++)
-		if (!(options[i].flags & (OPTF_CMDLINE | OPTF_NOT_YET)))
+		if (!(options[i].flags & OPTF_CMDLINE))
 			print_value(cfg, &options[i], out);
 }
 
@@ -518,8 +530,6 @@ void config_usage(FILE *out)
 		char lhs[64];
 		int n;
 
-		if (o->flags & OPTF_NOT_YET)
-			continue;
 		n = snprintf(lhs, sizeof(lhs), "%s%c%s--%s", o->short_name ? "-" : "  ",
 			     o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ",
 			     o->name);

@@ -23,6 +23,7 @@
 #include "echod/log.h"
 #include "echod/metrics.h"
 #include "echod/net.h"
+#include "echod/priv.h"
 #include "echod/sd.h"
 #include "echod/stats.h"
 #include "echod/timer.h"
@@ -556,6 +557,26 @@ static void sv_open(struct supervisor *sv)
 		log_msg(LOG_LVL_NOTICE, "metrics on http://%s/metrics", sv->metrics.name);
 }
 
+/* Once bound: nothing the supervisor or a worker does later needs privileges. */
+static void sv_drop_privileges(struct supervisor *sv)
+{
+	struct priv_ids ids;
+	char why[300];
+	int rc;
+
+	if (sv->cfg.user[0] != '\0') {
+		if (priv_resolve(sv->cfg.user, &ids, why, sizeof(why)) < 0)
+			fatalx(EXIT_USAGE, "--user: %s", why);
+		if (priv_drop(&ids, why, sizeof(why)) < 0)
+			fatalx(EXIT_OSERR, "--user: %s", why);
+		log_info("running as uid %lu gid %lu", (unsigned long)ids.uid,
+			 (unsigned long)ids.gid);
+	}
+	rc = priv_no_new_privs();
+	if (rc < 0)
+		log_warnx("prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(-rc));
+}
+
 static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, char **argv)
 {
 	long nofile = net_raise_nofile();
@@ -601,6 +622,7 @@ int supervisor_run(const struct config *cfg, int argc, char **argv)
 		fatalx(EXIT_OSERR, "signalfd: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	sv_open(&sv);
+	sv_drop_privileges(&sv);
 	for (unsigned s = 0; s < sv.cfg.workers; s++)
 		if (sv_spawn(&sv, s) < 0)
 			fatalx(EXIT_OSERR, "cannot start worker %u", s);
