@@ -23,6 +23,7 @@ enum opt_type {
 	OPT_TEXT,     /* free text, at most CONFIG_TEXT_MAX - 1 bytes */
 	OPT_ENDPOINT, /* [HOST]:PORT or PORT, kept as text; empty: off */
 	OPT_USER,     /* USER[:GROUP] that exists here, kept as text; empty: off */
+	OPT_BOOL,     /* true | false, on the command line too (--seccomp=false) */
 	OPT_VERBOSE,  /* flag: command line -v, file "verbose = true" */
 	OPT_QUIET,
 	OPT_ACTION,   /* command line only: help, version, check-config */
@@ -77,6 +78,8 @@ static const struct option_def options[] = {
 	 "io_uring: provided buffers per worker (rounded up to a power of two)", 0, 0},
 	{"ring-buffer-size", 0, OPT_UINT, 64, 1 << 20, "8192", F(ring_buffer_size), "BYTES",
 	 "io_uring: size of each provided buffer", 0, 0},
+	{"seccomp", 0, OPT_BOOL, 0, 0, ECHOD_SECCOMP_DEFAULT, F(seccomp), "BOOL",
+	 "workers run under a system call allow-list (where built with libseccomp)", 0, 0},
 	{"config", 0, OPT_TEXT, 0, 0, "", F(config_file), "FILE",
 	 "read \"name = value\" lines; the command line wins", OPTF_CMDLINE, 0},
 	{"check-config", 't', OPT_ACTION, 0, 0, NULL, 0, NULL,
@@ -263,6 +266,13 @@ static int set_value(struct config *cfg, const struct option_def *o, const char 
 			return -1;
 		}
 		strcpy(field, value);
+		return 0;
+	case OPT_BOOL:
+		if (parse_bool(value, &b) < 0) {
+			snprintf(why, whylen, "invalid value '%s' (expected true or false)", value);
+			return -1;
+		}
+		memcpy(field, &b, sizeof(b));
 		return 0;
 	case OPT_VERBOSE:
 	case OPT_QUIET:
@@ -483,6 +493,7 @@ static void print_value(const struct config *cfg, const struct option_def *o, FI
 	const char *field = (const char *)cfg + o->off;
 	char spec[LISTEN_HOST_MAX + 32];
 	unsigned u;
+	int b;
 
 	switch (o->type) {
 	case OPT_LISTEN:
@@ -502,6 +513,10 @@ static void print_value(const struct config *cfg, const struct option_def *o, FI
 	case OPT_ENDPOINT:
 	case OPT_USER:
 		fprintf(out, "%s = \"%s\"\n", o->name, field);
+		break;
+	case OPT_BOOL:
+		memcpy(&b, field, sizeof(b));
+		fprintf(out, "%s = %s\n", o->name, b ? "true" : "false");
 		break;
 	case OPT_VERBOSE:
 		fprintf(out, "verbose = %s\n", cfg->verbosity > 0 ? "true" : "false");

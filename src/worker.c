@@ -14,6 +14,7 @@
 #include "echod/log.h"
 #include "echod/net.h"
 #include "echod/proctitle.h"
+#include "echod/sandbox.h"
 #include "echod/timer.h"
 
 static int worker_signals(struct worker *w)
@@ -80,6 +81,11 @@ int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
 
 void worker_ready(struct worker *w)
 {
+	char why[256];
+
+	/* Set-up is over: from here the backend only runs its loop. */
+	if (w->cfg->seccomp && sandbox_available() && sandbox_enter(w->backend, why, sizeof(why)) < 0)
+		log_warnx("seccomp: %s; running without the system call filter", why);
 	stats_heartbeat(w->stats, timer_now_ms());
 	__atomic_store_n(&w->stats->state, SLOT_READY, __ATOMIC_RELEASE);
 }

@@ -38,6 +38,7 @@ struct config {
 	unsigned zerocopy_threshold;
 	unsigned ring_buffers;       /* io_uring provided buffers per worker */
 	unsigned ring_buffer_size;
+	int seccomp;                 /* workers enter the system call allow-list */
 	char banner[CONFIG_TEXT_MAX];
 	char user[CONFIG_TEXT_MAX];
 	char metrics[CONFIG_TEXT_MAX];
