@@ -114,10 +114,7 @@ static void conn_close(struct epoll_loop *lp, struct conn *c, enum conn_close_re
 	if (c->state == CONN_CLOSED)
 		return;
 	log_debug("connection %d closed: %s", c->fd, conn_reason_name(why));
-	close(c->fd);
-	c->fd = -1;
-	c->state = CONN_CLOSED;
-	timer_remove(&c->idle);
+	/* Accounted before the close, so a peer that sees the close sees the counters. */
 	if (c->pending.buf != NULL) {
 		bufpool_put(&lp->bufs, pending_release(&c->pending));
 		ep_stat(lp, STAT_buffers_held, (uint64_t)-1);
@@ -125,6 +122,10 @@ static void conn_close(struct epoll_loop *lp, struct conn *c, enum conn_close_re
 	limits_release(&lp->w->limits, &c->ticket);
 	ep_stat(lp, conn_reason_counter(why), 1);
 	lp->nconns--;
+	close(c->fd);
+	c->fd = -1;
+	c->state = CONN_CLOSED;
+	timer_remove(&c->idle);
 	/* On the ready list it is freed by the ready walk; else at the end of the turn. */
 	if (!(c->flags & CONN_READY)) {
 		c->next = lp->closed;
@@ -266,9 +267,7 @@ static void ep_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storag
 		return;
 	c = conn_new(lp);
 	if (c == NULL) {
-		limits_release(&lp->w->limits, &ticket);
-		close(fd);
-		ep_stat(lp, STAT_rejected_nomem, 1);
+		worker_refuse_nomem(lp->w, fd, &ticket);
 		return;
 	}
 	c->fd = fd;

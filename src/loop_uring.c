@@ -578,9 +578,7 @@ static void ur_admit(struct uring_loop *lp, int fd)
 		return;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		limits_release(&lp->w->limits, &ticket);
-		close(fd);
-		ur_stat(lp, STAT_rejected_nomem, 1);
+		worker_refuse_nomem(lp->w, fd, &ticket);
 		return;
 	}
 	c->base.kind = EV_CONN;

@@ -58,11 +58,12 @@ int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
 	if (peer != NULL)
 		net_addr_key(peer, key);
 	verdict = limits_admit(&w->limits, key, ticket);
+	/* Counted before the close, so a peer that sees the close sees the count too. */
 	if (verdict != LIMITS_OK) {
-		close(fd);
 		stats_add(w->stats,
 			  verdict == LIMITS_MAX_CONNS ? STAT_rejected_max_conns : STAT_rejected_per_ip,
 			  1);
+		close(fd);
 		return -1;
 	}
 	/* Echoes are small and answered at once: never hold one back for an ACK. */
@@ -71,12 +72,19 @@ int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
 	if (w->banner != NULL && send(fd, w->banner, w->banner_len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
 					 (ssize_t)w->banner_len) {
 		limits_release(&w->limits, ticket);
-		close(fd);
 		stats_add(w->stats, STAT_closed_error, 1);
+		close(fd);
 		return -1;
 	}
 	stats_add(w->stats, STAT_accepted, 1);
 	return 0;
+}
+
+void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket)
+{
+	limits_release(&w->limits, ticket);
+	stats_add(w->stats, STAT_rejected_nomem, 1);
+	close(fd);
 }
 
 void worker_ready(struct worker *w)
