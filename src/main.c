@@ -7,6 +7,8 @@
 #include "echod/config.h"
 #include "echod/log.h"
 #include "echod/proctitle.h"
+#include "echod/sandbox.h"
+#include "echod/sd.h"
 #include "echod/supervisor.h"
 #include "echod/worker.h"
 
@@ -17,6 +19,10 @@ static void print_version(void)
 	printf("echod %s\n", ECHOD_VERSION);
 	printf("backends: epoll%s\n", loop_uring_probe(why, sizeof(why)) != -ENOSYS ? " io_uring"
 										 : "");
+	printf("sd-daemon: %s\n", sd_proto_name());
+	printf("seccomp: %s\n", sandbox_available() ? "yes" : "no");
+	if (ECHOD_SANITIZED[0] != '\0')
+		printf("sanitizers: %s (seccomp off by default)\n", ECHOD_SANITIZED);
 }
 
 int main(int argc, char **argv)
