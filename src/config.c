@@ -545,9 +545,10 @@ void config_usage(FILE *out)
 		char lhs[64];
 		int n;
 
-		n = snprintf(lhs, sizeof(lhs), "%s%c%s--%s", o->short_name ? "-" : "  ",
-			     o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ",
-			     o->name);
+		if (o->short_name)
+			n = snprintf(lhs, sizeof(lhs), "-%c, --%s", o->short_name, o->name);
+		else
+			n = snprintf(lhs, sizeof(lhs), "    --%s", o->name);
 		if (o->metavar != NULL)
 			snprintf(lhs + n, sizeof(lhs) - (size_t)n, "=%s", o->metavar);
 		fprintf(out, "  %-34s %s\n", lhs, o->help);
