@@ -427,18 +427,20 @@ static int walk_args(struct config *cfg, int argc, char *const argv[], int apply
 			if (arg[2] != '\0' && takes_value(o)) {
 				value = arg + 2;
 			} else if (arg[2] != '\0') {
-				/* bundled flags: -vv, -tq */
-				for (const char *p = arg + 1; *p != '\0'; p++) {
-					const struct option_def *f = find_short(*p);
+				/* bundled flags, the last may take a value: -vv, -tq, -vw4 */
+				const char *p = arg + 1;
 
-					if (f == NULL || takes_value(f))
-						return set_error(err, EXIT_USAGE,
-								 "unknown option '-%c' in '%s'",
-								 *p, arg);
-					if (apply || f->type == OPT_ACTION)
-						set_value(cfg, f, "", 0, why, sizeof(why));
-				}
-				continue;
+				for (; o != NULL && !takes_value(o) && *p != '\0';
+				     o = find_short(*++p))
+					if (apply || o->type == OPT_ACTION)
+						set_value(cfg, o, "", 0, why, sizeof(why));
+				if (*p == '\0')
+					continue;
+				if (o == NULL)
+					return set_error(err, EXIT_USAGE,
+							 "unknown option '-%c' in '%s'", *p, arg);
+				if (p[1] != '\0')
+					value = p + 1;
 			}
 		}
 		if (takes_value(o) && value == NULL) {
@@ -469,12 +471,13 @@ int config_load(struct config *cfg, int argc, char *const argv[], struct config_
 	config_defaults(cfg);
 	/* First pass: --config, --help, --version. Errors surface in the second pass. */
 	config_defaults(&pre);
-	if (walk_args(&pre, argc, argv, 0, err) == 0 &&
-	    (pre.action == CONFIG_HELP || pre.action == CONFIG_VERSION)) {
+	rc = walk_args(&pre, argc, argv, 0, err);
+	if (rc != 0)
+		return rc; /* a usage error comes before anything a file could say */
+	if (pre.action == CONFIG_HELP || pre.action == CONFIG_VERSION) {
 		cfg->action = pre.action;
 		return 0;
 	}
-	err->status = 0;
 	if (pre.config_file[0] != '\0') {
 		rc = load_file(cfg, pre.config_file, err);
 		if (rc != 0)

@@ -62,6 +62,8 @@ enum limits_verdict limits_admit(const struct limits *l, const uint8_t key[16],
 
 		t->b1 = (uint32_t)h & l->ip_mask;
 		t->b2 = (uint32_t)(h >> 32) & l->ip_mask;
+		if (t->b2 == t->b1)
+			t->b2 = t->b1 ^ 1; /* two distinct buckets, or the address gets half */
 	}
 	bucket_add(l->ip_global, l->ip_local, t->b1, 1);
 	bucket_add(l->ip_global, l->ip_local, t->b2, 1);

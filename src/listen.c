@@ -174,7 +174,7 @@ void listen_format(const struct listen_spec *spec, char *out, size_t outlen)
 	const char *svc = service_names[spec->service];
 
 	if (spec->any)
-		snprintf(out, outlen, "%s:[::]:%u/%s", proto, spec->port, svc);
+		snprintf(out, outlen, "%s:*:%u/%s", proto, spec->port, svc);
 	else if (strchr(spec->host, ':') != NULL)
 		snprintf(out, outlen, "%s:[%s]:%u/%s", proto, spec->host, spec->port, svc);
 	else

@@ -280,6 +280,17 @@ static void ep_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storag
 		conn_fail(lp, c, errno);
 }
 
+/* ep_admit for a descriptor accepted without its address. */
+static void ep_admit_peer(struct epoll_loop *lp, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		memset(&ss, 0, sizeof(ss));
+	ep_admit(lp, fd, &ss);
+}
+
 static void ep_listeners_arm(struct epoll_loop *lp, int on)
 {
 	for (unsigned i = 0; i < lp->nlisten; i++) {
@@ -348,7 +359,14 @@ static void ep_drain_start(struct epoll_loop *lp)
 	lp->drain_deadline = lp->now + (uint64_t)lp->w->cfg->drain_timeout * 1000;
 	if (lp->accept_resume == 0)
 		ep_listeners_arm(lp, 0);
+	/* Take what is queued before closing our copy: with EPOLLEXCLUSIVE (shared sockets)
+	 * a wake-up we consumed would leave a connection no other worker hears of. */
 	for (unsigned i = 0; i < lp->nlisten; i++) {
+		int fd;
+
+		while ((fd = accept4(lp->listeners[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
+		       0)
+			ep_admit_peer(lp, fd);
 		close(lp->listeners[i].fd);
 		lp->listeners[i].fd = -1;
 	}

@@ -590,10 +590,19 @@ static void ur_admit(struct uring_loop *lp, int fd)
 	ur_arm_recv(lp, c);
 }
 
-static void ur_close_listener(struct ur_listener *l)
+/*
+ * A draining worker's accept is gone: take what is still queued on the socket before
+ * closing our copy. Multishot accept waits exclusively, so a wake-up consumed by our
+ * cancelled request would otherwise leave a connection that no other worker hears of.
+ */
+static void ur_close_listener(struct uring_loop *lp, struct ur_listener *l)
 {
+	int fd;
+
 	if (l->closed)
 		return;
+	while ((fd = accept4((int)l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		ur_admit(lp, fd);
 	close((int)l->fd);
 	l->closed = 1;
 }
@@ -603,10 +612,7 @@ static void on_accept(struct uring_loop *lp, struct ur_listener *l, struct io_ur
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		l->armed = 0;
 	if (cqe->res >= 0) {
-		if (lp->draining)
-			close(cqe->res);
-		else
-			ur_admit(lp, cqe->res);
+		ur_admit(lp, cqe->res); /* accepted is accepted, draining or not */
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
 		   cqe->res == -ENOMEM) {
 		if (lp->accept_resume == 0) {
@@ -625,7 +631,7 @@ static void on_accept(struct uring_loop *lp, struct ur_listener *l, struct io_ur
 	if (l->armed)
 		return;
 	if (lp->draining)
-		ur_close_listener(l);
+		ur_close_listener(lp, l);
 	else if (lp->accept_resume == 0)
 		ur_arm_accept(lp, l);
 }
@@ -654,7 +660,7 @@ static void ur_drain_start(struct uring_loop *lp)
 
 			io_uring_prep_cancel64(sqe, ud_pack(UR_ACCEPT, l), 0);
 		} else {
-			ur_close_listener(l);
+			ur_close_listener(lp, l);
 		}
 	}
 	log_info("draining %lu connections", lp->nconns);

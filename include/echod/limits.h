@@ -2,9 +2,11 @@
  * limits: admission of new TCP connections against --max-conns (all workers
  * together) and --max-conns-per-ip, lock-free over the shared mapping.
  *
- * Per address, a count-min sketch: two buckets per address; an address is admitted
- * while both its buckets are under the limit after the increment, so the limit is
- * never exceeded (a collision can only refuse early, and the seed is random). Each
+ * Per address, a count-min sketch: two distinct buckets per address, each counting
+ * every address hashed to it; an address is admitted while either of its buckets is
+ * within the limit after the increment. Each bucket counts at least the address's own
+ * connections, so the limit is never exceeded; a collision can only refuse early, and
+ * the seed is random. Each
  * process also records its own increments, so the supervisor can take back the
  * share of a worker that died without closing its connections.
  */

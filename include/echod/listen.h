@@ -20,14 +20,16 @@ enum listen_service { SERVICE_ECHO, SERVICE_DISCARD, SERVICE_CHARGEN, SERVICE_DA
 struct listen_spec {
 	enum listen_proto proto;
 	enum listen_service service;
-	int any;                     /* all interfaces: dual-stack [::] */
+	int any;                     /* all interfaces: dual-stack [::]; an explicit [::] is
+					IPv6 only */
 	char host[LISTEN_HOST_MAX];  /* literal or name, without brackets */
 	uint16_t port;               /* 0: the kernel picks one */
 };
 
 /* Returns 0, or -1 with a reason ("port out of range 0..65535") in why. */
 int listen_parse(const char *text, struct listen_spec *spec, char *why, size_t whylen);
-/* Canonical text of a spec, as --check-config prints it: "tcp:[::]:7/echo". */
+/* Canonical text of a spec, as --check-config prints it: "tcp:*:7/echo" for all
+ * interfaces (dual-stack), "tcp:[::]:7/echo" for IPv6 only. */
 void listen_format(const struct listen_spec *spec, char *out, size_t outlen);
 const char *listen_service_name(enum listen_service service);
 
