@@ -1,0 +1,610 @@
+// config: the command line, the config file, config_print and config_usage.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "echod/config.h"
+
+namespace
+{
+
+// argv for config_load: "echod" followed by the given arguments.
+class Argv
+{
+      public:
+	explicit Argv(const std::vector<std::string> &args) : store_(args)
+	{
+		store_.insert(store_.begin(), "echod");
+		for (std::string &s : store_)
+			ptrs_.push_back(s.data());
+		ptrs_.push_back(nullptr);
+	}
+	int argc() const
+	{
+		return static_cast<int>(store_.size());
+	}
+	char *const *argv() const
+	{
+		return ptrs_.data();
+	}
+
+      private:
+	std::vector<std::string> store_;
+	std::vector<char *> ptrs_;
+};
+
+struct Loaded {
+	int rc;
+	struct config cfg;
+	struct config_error err;
+
+	bool Says(const std::string &text) const
+	{
+		return strstr(err.msg, text.c_str()) != nullptr;
+	}
+};
+
+Loaded Load(const std::vector<std::string> &args)
+{
+	Argv a(args);
+	Loaded l;
+
+	l.rc = config_load(&l.cfg, a.argc(), a.argv(), &l.err);
+	return l;
+}
+
+// A file in /tmp holding `text`, removed when it goes out of scope.
+class TempFile
+{
+      public:
+	explicit TempFile(const std::string &text)
+	{
+		char tmpl[] = "/tmp/echod-unit-XXXXXX";
+		int fd = mkstemp(tmpl);
+
+		if (fd < 0)
+			ADD_FAILURE() << "mkstemp: " << strerror(errno);
+		else if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+			ADD_FAILURE() << "write: " << strerror(errno);
+		if (fd >= 0)
+			close(fd);
+		path_ = tmpl;
+	}
+	~TempFile()
+	{
+		unlink(path_.c_str());
+	}
+	const std::string &path() const
+	{
+		return path_;
+	}
+	// path:line: as the messages of config file errors start.
+	std::string At(unsigned line) const
+	{
+		return path_ + ":" + std::to_string(line) + ":";
+	}
+
+      private:
+	std::string path_;
+};
+
+// The defaults with no listener, as config_load has them when it reads the file.
+struct config EmptyDefaults()
+{
+	Loaded l = Load({});
+
+	EXPECT_EQ(l.rc, 0) << l.err.msg;
+	l.cfg.nlisten = 0;
+	return l.cfg;
+}
+
+// config_parse_file over in-memory text (non-empty).
+int ParseText(const std::string &text, struct config *cfg, struct config_error *err)
+{
+	std::string buf = text;
+	FILE *f = fmemopen(buf.data(), buf.size(), "r");
+	int rc;
+
+	if (f == nullptr) {
+		ADD_FAILURE() << "fmemopen: " << strerror(errno);
+		return -1;
+	}
+	err->status = 0;
+	err->msg[0] = '\0';
+	rc = config_parse_file(cfg, f, "mem.conf", err);
+	fclose(f);
+	return rc;
+}
+
+std::string Spec(const struct listen_spec &spec)
+{
+	char out[LISTEN_HOST_MAX + 32];
+
+	listen_format(&spec, out, sizeof(out));
+	return out;
+}
+
+std::vector<std::string> Specs(const struct config &cfg)
+{
+	std::vector<std::string> v;
+
+	for (unsigned i = 0; i < cfg.nlisten; i++)
+		v.push_back(Spec(cfg.listen[i]));
+	return v;
+}
+
+std::string Usage()
+{
+	char *text = nullptr;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	config_usage(f);
+	fclose(f);
+	std::string s(text, len);
+	free(text);
+	return s;
+}
+
+void ExpectSameConfig(const struct config &a, const struct config &b)
+{
+	EXPECT_EQ(Specs(a), Specs(b));
+	for (unsigned i = 0; i < a.nlisten && i < b.nlisten; i++)
+		EXPECT_EQ(a.listen[i].any, b.listen[i].any) << Spec(a.listen[i]);
+	EXPECT_EQ(a.workers, b.workers);
+	EXPECT_EQ(a.backend, b.backend);
+	EXPECT_EQ(a.max_conns, b.max_conns);
+	EXPECT_EQ(a.max_conns_per_ip, b.max_conns_per_ip);
+	EXPECT_EQ(a.idle_timeout, b.idle_timeout);
+	EXPECT_EQ(a.drain_timeout, b.drain_timeout);
+	EXPECT_EQ(a.backlog, b.backlog);
+	EXPECT_EQ(a.udp_rate, b.udp_rate);
+	EXPECT_EQ(a.zerocopy_threshold, b.zerocopy_threshold);
+	EXPECT_EQ(a.ring_buffers, b.ring_buffers);
+	EXPECT_EQ(a.ring_buffer_size, b.ring_buffer_size);
+	EXPECT_EQ(a.seccomp, b.seccomp);
+	EXPECT_STREQ(a.banner, b.banner);
+	EXPECT_STREQ(a.user, b.user);
+	EXPECT_STREQ(a.metrics, b.metrics);
+	EXPECT_EQ(a.verbosity, b.verbosity);
+}
+
+// config_print, then config_parse_file of what it printed into the defaults.
+void ExpectRoundTrip(const struct config &cfg)
+{
+	FILE *f = tmpfile();
+	struct config back = EmptyDefaults();
+	struct config_error err;
+
+	ASSERT_NE(f, nullptr);
+	config_print(&cfg, f);
+	rewind(f);
+	EXPECT_EQ(config_parse_file(&back, f, "printed", &err), 0) << err.msg;
+	fclose(f);
+	ExpectSameConfig(cfg, back);
+}
+
+unsigned OnlineCpus()
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : static_cast<unsigned>(n);
+}
+
+// --- the command line ---
+
+TEST(ConfigDefaults, MatchTheContract)
+{
+	Loaded l = Load({});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(l.err.status, 0);
+	EXPECT_EQ(l.cfg.action, CONFIG_RUN);
+	ASSERT_EQ(l.cfg.nlisten, 1u);
+	EXPECT_EQ(l.cfg.listen[0].proto, LISTEN_TCP);
+	EXPECT_EQ(l.cfg.listen[0].service, SERVICE_ECHO);
+	EXPECT_EQ(l.cfg.listen[0].any, 1);
+	EXPECT_EQ(l.cfg.listen[0].port, 7);
+	EXPECT_EQ(l.cfg.backend, BACKEND_AUTO);
+	EXPECT_GE(l.cfg.workers, 1u);
+	EXPECT_EQ(l.cfg.workers, OnlineCpus());
+	EXPECT_EQ(l.cfg.idle_timeout, 300u);
+	EXPECT_EQ(l.cfg.drain_timeout, 10u);
+	EXPECT_EQ(l.cfg.backlog, 4096u);
+	EXPECT_EQ(l.cfg.max_conns, 0u);
+	EXPECT_EQ(l.cfg.max_conns_per_ip, 0u);
+	EXPECT_EQ(l.cfg.udp_rate, 100u);
+	EXPECT_EQ(l.cfg.zerocopy_threshold, 0u);
+	EXPECT_EQ(l.cfg.ring_buffers, 512u);
+	EXPECT_EQ(l.cfg.ring_buffer_size, 8192u);
+	EXPECT_EQ(l.cfg.seccomp, strcmp(ECHOD_SECCOMP_DEFAULT, "true") == 0 ? 1 : 0);
+	EXPECT_STREQ(l.cfg.banner, "");
+	EXPECT_STREQ(l.cfg.user, "");
+	EXPECT_STREQ(l.cfg.metrics, "");
+	EXPECT_STREQ(l.cfg.config_file, "");
+	EXPECT_EQ(l.cfg.verbosity, 0);
+}
+
+class WorkersSpelling : public ::testing::TestWithParam<std::vector<std::string>>
+{
+};
+
+TEST_P(WorkersSpelling, SetsFour)
+{
+	Loaded l = Load(GetParam());
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(l.cfg.workers, 4u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Config, WorkersSpelling,
+			 ::testing::Values(std::vector<std::string>{"--workers=4"},
+					   std::vector<std::string>{"--workers", "4"},
+					   std::vector<std::string>{"-w4"},
+					   std::vector<std::string>{"-w", "4"}));
+
+TEST(ConfigArgs, WorkersBounds)
+{
+	EXPECT_EQ(Load({"-w", "1"}).cfg.workers, 1u);
+	EXPECT_EQ(Load({"-w", "1024"}).cfg.workers, 1024u);
+}
+
+TEST(ConfigArgs, BundledFlagsAddUp)
+{
+	EXPECT_EQ(Load({"-vv"}).cfg.verbosity, 2);
+	EXPECT_EQ(Load({"-v", "--verbose"}).cfg.verbosity, 2);
+	EXPECT_EQ(Load({"-q"}).cfg.verbosity, -1);
+	EXPECT_EQ(Load({"-vq"}).cfg.verbosity, 0);
+	EXPECT_EQ(Load({"-tv"}).cfg.action, CONFIG_CHECK);
+}
+
+TEST(ConfigArgs, ActionsAndBackends)
+{
+	EXPECT_EQ(Load({"-t"}).cfg.action, CONFIG_CHECK);
+	EXPECT_EQ(Load({"--check-config"}).cfg.action, CONFIG_CHECK);
+	EXPECT_EQ(Load({"-h"}).cfg.action, CONFIG_HELP);
+	EXPECT_EQ(Load({"--version"}).cfg.action, CONFIG_VERSION);
+	EXPECT_EQ(Load({"-b", "epoll"}).cfg.backend, BACKEND_EPOLL);
+	EXPECT_EQ(Load({"-bio_uring"}).cfg.backend, BACKEND_IO_URING);
+	EXPECT_EQ(Load({"--backend=auto"}).cfg.backend, BACKEND_AUTO);
+	EXPECT_STREQ(config_backend_name(BACKEND_IO_URING), "io_uring");
+}
+
+TEST(ConfigArgs, EveryValueOption)
+{
+	Loaded l =
+	    Load({"--max-conns=5", "--max-conns-per-ip", "2", "--idle-timeout=0",
+		  "--drain-timeout=3", "--backlog=16", "--udp-rate=9", "--banner=hi there",
+		  "--zerocopy-threshold=4096", "--ring-buffers=64", "--ring-buffer-size=1024",
+		  "--seccomp=false", "--metrics=127.0.0.1:9100", "--user=nobody"});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(l.cfg.max_conns, 5u);
+	EXPECT_EQ(l.cfg.max_conns_per_ip, 2u);
+	EXPECT_EQ(l.cfg.idle_timeout, 0u);
+	EXPECT_EQ(l.cfg.drain_timeout, 3u);
+	EXPECT_EQ(l.cfg.backlog, 16u);
+	EXPECT_EQ(l.cfg.udp_rate, 9u);
+	EXPECT_STREQ(l.cfg.banner, "hi there");
+	EXPECT_EQ(l.cfg.zerocopy_threshold, 4096u);
+	EXPECT_EQ(l.cfg.ring_buffers, 64u);
+	EXPECT_EQ(l.cfg.ring_buffer_size, 1024u);
+	EXPECT_EQ(l.cfg.seccomp, 0);
+	EXPECT_STREQ(l.cfg.metrics, "127.0.0.1:9100");
+	EXPECT_STREQ(l.cfg.user, "nobody");
+}
+
+TEST(ConfigArgs, ListenRepeats)
+{
+	Loaded l = Load({"-l", "127.0.0.1:7007", "--listen=[::1]:8", "-l9"});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(Specs(l.cfg), (std::vector<std::string>{"tcp:127.0.0.1:7007/echo",
+							  "tcp:[::1]:8/echo", "tcp:*:9/echo"}));
+}
+
+TEST(ConfigArgs, DoubleDashEndsOptions)
+{
+	Loaded l = Load({"-w", "2", "--"});
+
+	EXPECT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(l.cfg.workers, 2u);
+}
+
+struct BadArgs {
+	const char *name;
+	std::vector<std::string> args;
+	std::vector<std::string> says; // every one of them in the message
+};
+
+void PrintTo(const BadArgs &c, std::ostream *os)
+{
+	*os << c.name;
+}
+
+class UsageError : public ::testing::TestWithParam<BadArgs>
+{
+};
+
+TEST_P(UsageError, Is64AndSaysWhy)
+{
+	Loaded l = Load(GetParam().args);
+
+	EXPECT_EQ(l.rc, EXIT_USAGE) << l.err.msg;
+	EXPECT_EQ(l.err.status, EXIT_USAGE);
+	for (const std::string &s : GetParam().says)
+		EXPECT_TRUE(l.Says(s)) << "no \"" << s << "\" in: " << l.err.msg;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Config, UsageError,
+    ::testing::Values(
+	BadArgs{"UnknownLong", {"--bogus"}, {"unknown option", "'--bogus'"}},
+	BadArgs{"UnknownLongWithValue", {"--bogus=3"}, {"unknown option", "'--bogus'"}},
+	BadArgs{"UnknownShort", {"-x"}, {"unknown option", "'-x'"}},
+	BadArgs{"UnknownInBundle", {"-vx"}, {"'-x'", "'-vx'"}},
+	BadArgs{"MissingValueLong", {"--workers"}, {"--workers", "missing value"}},
+	BadArgs{"MissingValueShort", {"-l"}, {"--listen", "missing value"}},
+	BadArgs{"WorkersZero", {"-w", "0"}, {"--workers", "'0'"}},
+	BadArgs{"WorkersTooMany", {"-w", "1025"}, {"--workers", "'1025'"}},
+	BadArgs{"WorkersNotNumber", {"-w", "abc"}, {"--workers", "'abc'"}},
+	BadArgs{"WorkersNegative", {"-w", "-1"}, {"--workers", "'-1'"}},
+	BadArgs{"WorkersEmpty", {"-w", ""}, {"--workers", "''"}},
+	BadArgs{"WorkersEmptyAfterEquals", {"--workers="}, {"--workers", "''"}},
+	BadArgs{"WorkersHuge", {"-w", "99999999999999999999999"}, {"--workers"}},
+	BadArgs{"BadBackend", {"-b", "kqueue"}, {"--backend", "'kqueue'"}},
+	BadArgs{"MaxConnsNotNumber", {"--max-conns=x"}, {"--max-conns", "'x'"}},
+	BadArgs{"BacklogZero", {"--backlog=0"}, {"--backlog", "'0'"}},
+	BadArgs{"BadBool", {"--seccomp=maybe"}, {"--seccomp", "'maybe'"}},
+	BadArgs{"StrayArgument", {"stray"}, {"unexpected argument 'stray'"}},
+	BadArgs{"LoneDash", {"-"}, {"unexpected argument '-'"}},
+	BadArgs{"ArgumentAfterDoubleDash", {"--", "stray"}, {"unexpected argument 'stray'"}},
+	BadArgs{"UdpListener", {"-l", "udp::7"}, {"--listen", "'udp::7'", "not supported yet"}},
+	BadArgs{
+	    "ChargenService", {"-l", ":7/chargen"}, {"--listen", "'chargen'", "not supported yet"}},
+	BadArgs{"BadListenPort", {"-l", "127.0.0.1:99999"}, {"--listen", "'127.0.0.1:99999'"}},
+	BadArgs{"EmptyListen", {"--listen="}, {"--listen", "''"}},
+	BadArgs{"UnknownUser", {"--user=x"}, {"--user", "'x'"}},
+	BadArgs{"UnknownGroup", {"--user=nobody:no-such-group"}, {"--user", "no-such-group"}},
+	BadArgs{"MetricsWithService", {"--metrics=:9100/echo"}, {"--metrics", "':9100/echo'"}},
+	BadArgs{"MetricsUdp", {"--metrics=udp::9100"}, {"--metrics", "'udp::9100'"}},
+	BadArgs{"VersionTakesNoValue", {"--version=1"}, {"--version", "takes no value"}},
+	BadArgs{"VerboseTakesNoValue", {"--verbose=true"}, {"--verbose", "takes no value"}},
+	BadArgs{"BannerTooLong", {"--banner=" + std::string(CONFIG_TEXT_MAX, 'b')}, {"--banner"}}),
+    [](const ::testing::TestParamInfo<BadArgs> &info) { return info.param.name; });
+
+TEST(ConfigArgs, TooManyListeners)
+{
+	std::vector<std::string> args;
+
+	for (unsigned i = 0; i <= CONFIG_LISTEN_MAX; i++)
+		args.insert(args.end(), {"-l", std::to_string(1000 + i)});
+	Loaded l = Load(args);
+	EXPECT_EQ(l.rc, EXIT_USAGE);
+	EXPECT_TRUE(l.Says("too many listeners")) << l.err.msg;
+	args.resize(2 * CONFIG_LISTEN_MAX);
+	EXPECT_EQ(Load(args).cfg.nlisten, CONFIG_LISTEN_MAX);
+}
+
+TEST(ConfigArgs, HelpAndVersionWinOverBrokenConfigFile)
+{
+	TempFile broken("workers = many\n");
+
+	const std::pair<const char *, enum config_action> actions[] = {
+	    {"-h", CONFIG_HELP},
+	    {"--help", CONFIG_HELP},
+	    {"-V", CONFIG_VERSION},
+	    {"--version", CONFIG_VERSION}};
+
+	for (const auto &[arg, action] : actions) {
+		for (const std::string &file :
+		     {broken.path(), std::string("/nonexistent/echod.conf")}) {
+			Loaded l = Load({"--config=" + file, arg});
+
+			EXPECT_EQ(l.rc, 0) << arg << " " << file << ": " << l.err.msg;
+			EXPECT_EQ(l.cfg.action, action) << arg;
+		}
+	}
+}
+
+TEST(ConfigArgs, CheckConfigStillReadsTheFile)
+{
+	Loaded l = Load({"-t", "--config", "/nonexistent/echod.conf"});
+
+	EXPECT_EQ(l.rc, EXIT_CONFIG);
+}
+
+// --- the config file ---
+
+TEST(ConfigFile, CommentsBlankLinesQuotesAndSpaces)
+{
+	TempFile f("# echod\n\n   \n\t# indented comment\nworkers=3\n  idle-timeout   =   7  \r\n"
+		   "banner = \"  two  words \"\nbackend = \"epoll\"\nverbose = true\n"
+		   "seccomp = no\n");
+	Loaded l = Load({"--config=" + f.path()});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_STREQ(l.cfg.config_file, f.path().c_str());
+	EXPECT_EQ(l.cfg.workers, 3u);
+	EXPECT_EQ(l.cfg.idle_timeout, 7u);
+	EXPECT_STREQ(l.cfg.banner, "  two  words ");
+	EXPECT_EQ(l.cfg.backend, BACKEND_EPOLL);
+	EXPECT_EQ(l.cfg.verbosity, 1);
+	EXPECT_EQ(l.cfg.seccomp, 0);
+	EXPECT_EQ(l.cfg.drain_timeout, 10u) << "untouched options keep their defaults";
+}
+
+TEST(ConfigFile, ListenRepeatsAndReplacesTheDefault)
+{
+	TempFile f("listen = 127.0.0.1:1\nlisten = \"[::1]:2\"\n");
+	Loaded l = Load({"--config", f.path()});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(Specs(l.cfg),
+		  (std::vector<std::string>{"tcp:127.0.0.1:1/echo", "tcp:[::1]:2/echo"}));
+}
+
+TEST(ConfigFile, CommandLineWins)
+{
+	TempFile f("workers = 3\nidle-timeout = 7\n");
+	Loaded l = Load({"-w", "5", "--config=" + f.path()});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(l.cfg.workers, 5u);
+	EXPECT_EQ(l.cfg.idle_timeout, 7u);
+}
+
+TEST(ConfigFile, CommandLineListenReplacesTheFiles)
+{
+	TempFile f("listen = :1\nlisten = :2\n");
+	Loaded l = Load({"-l", ":3", "--config=" + f.path(), "-l", ":4"});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(Specs(l.cfg), (std::vector<std::string>{"tcp:*:3/echo", "tcp:*:4/echo"}));
+}
+
+struct BadFile {
+	const char *name;
+	std::string text;
+	unsigned line;
+	std::vector<std::string> says;
+};
+
+void PrintTo(const BadFile &c, std::ostream *os)
+{
+	*os << c.name;
+}
+
+class ConfigFileError : public ::testing::TestWithParam<BadFile>
+{
+};
+
+TEST_P(ConfigFileError, Is78WithPathAndLine)
+{
+	TempFile f(GetParam().text);
+	Loaded l = Load({"--config=" + f.path(), "-w", "2"});
+
+	EXPECT_EQ(l.rc, EXIT_CONFIG) << l.err.msg;
+	EXPECT_EQ(l.err.status, EXIT_CONFIG);
+	EXPECT_TRUE(l.Says(f.At(GetParam().line))) << l.err.msg;
+	for (const std::string &s : GetParam().says)
+		EXPECT_TRUE(l.Says(s)) << "no \"" << s << "\" in: " << l.err.msg;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Config, ConfigFileError,
+    ::testing::Values(
+	BadFile{"UnknownKey", "# ok\nworkers = 2\nbogus = 1\n", 3, {"'bogus'"}},
+	BadFile{"BadValue", "workers = 2\nidle-timeout = soon\n", 2, {"idle-timeout", "'soon'"}},
+	BadFile{"MissingEquals", "\nworkers 3\n", 2, {"name = value"}},
+	BadFile{"HelpIsCommandLineOnly", "help = true\n", 1, {"help", "command line only"}},
+	BadFile{"ConfigIsCommandLineOnly", "config = /etc/x\n", 1, {"config", "command line"}},
+	BadFile{"UdpListener", "listen = udp::7\n", 1, {"listen", "not supported yet"}},
+	BadFile{"VerboseNotBool", "verbose = loud\n", 1, {"verbose", "'loud'"}},
+	BadFile{"LineTooLong", "workers = 2\n#" + std::string(2000, 'x') + "\n", 2, {"too long"}}),
+    [](const ::testing::TestParamInfo<BadFile> &info) { return info.param.name; });
+
+TEST(ConfigFile, MissingFileIs78NamingIt)
+{
+	Loaded l = Load({"--config=/nonexistent/echod.conf"});
+
+	EXPECT_EQ(l.rc, EXIT_CONFIG);
+	EXPECT_TRUE(l.Says("/nonexistent/echod.conf")) << l.err.msg;
+}
+
+TEST(ConfigParseFile, ReadsFromAnyStream)
+{
+	struct config cfg = EmptyDefaults();
+	struct config_error err;
+
+	ASSERT_EQ(ParseText("listen = :8\nmax-conns = 10\nquiet = true\n", &cfg, &err), 0)
+	    << err.msg;
+	EXPECT_EQ(Specs(cfg), std::vector<std::string>{"tcp:*:8/echo"});
+	EXPECT_EQ(cfg.max_conns, 10u);
+	EXPECT_EQ(cfg.verbosity, -1);
+}
+
+TEST(ConfigParseFile, LastLineNeedsNoNewline)
+{
+	struct config cfg = EmptyDefaults();
+	struct config_error err;
+
+	ASSERT_EQ(ParseText("backlog = 12", &cfg, &err), 0) << err.msg;
+	EXPECT_EQ(cfg.backlog, 12u);
+}
+
+TEST(ConfigParseFile, ErrorsUseTheGivenPath)
+{
+	struct config cfg = EmptyDefaults();
+	struct config_error err;
+
+	EXPECT_EQ(ParseText("\n\nworkers = 0\n", &cfg, &err), EXIT_CONFIG);
+	EXPECT_EQ(err.status, EXIT_CONFIG);
+	EXPECT_NE(strstr(err.msg, "mem.conf:3: workers: invalid value '0'"), nullptr) << err.msg;
+}
+
+// --- config_print and config_usage ---
+
+TEST(ConfigPrint, RoundTripsEveryOption)
+{
+	Loaded l = Load({"--listen=127.0.0.1:7007", "--listen=[::1]:8", "--listen=localhost:9",
+			 "-w3", "-bepoll", "--max-conns=5", "--max-conns-per-ip=2",
+			 "--idle-timeout=0", "--drain-timeout=4", "--backlog=16", "--udp-rate=7",
+			 "--banner=say \"hi\" # twice ", "--zerocopy-threshold=4096",
+			 "--ring-buffers=64", "--ring-buffer-size=1024", "--seccomp=false",
+			 "--metrics=127.0.0.1:9100", "--user=nobody", "-q"});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	ExpectRoundTrip(l.cfg);
+}
+
+// The output of --check-config for the defaults must read back as the same
+// configuration; the default listener is all interfaces, dual-stack.
+TEST(ConfigPrint, RoundTripsTheDefaults)
+{
+	Loaded l = Load({});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	ExpectRoundTrip(l.cfg);
+}
+
+TEST(ConfigUsage, MentionsEveryOption)
+{
+	std::string usage = Usage();
+
+	for (const char *name : {"-l, --listen=SPEC",
+				 "-w, --workers=N",
+				 "-b, --backend=NAME",
+				 "--max-conns=N",
+				 "--max-conns-per-ip=N",
+				 "--idle-timeout=SECS",
+				 "--drain-timeout=SECS",
+				 "--backlog=N",
+				 "--user=USER[:GROUP]",
+				 "--metrics=[HOST]:PORT",
+				 "--udp-rate=N",
+				 "--banner=TEXT",
+				 "--zerocopy-threshold=BYTES",
+				 "--ring-buffers=N",
+				 "--ring-buffer-size=BYTES",
+				 "--seccomp=BOOL",
+				 "--config=FILE",
+				 "-t, --check-config",
+				 "-v, --verbose",
+				 "-q, --quiet",
+				 "-V, --version",
+				 "-h, --help"})
+		EXPECT_NE(usage.find(name), std::string::npos) << "no " << name << " in:\n"
+							       << usage;
+	EXPECT_NE(usage.find("64"), std::string::npos);
+	EXPECT_NE(usage.find("78"), std::string::npos);
+}
+
+} // namespace
