@@ -1,0 +1,186 @@
+// The command line and config file contract: usage errors exit 64 naming the
+// option and the value, config-file errors exit 78 naming FILE:LINE:, -t
+// prints the effective configuration, -V lists the compiled-in backends.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "daemon.h"
+
+namespace e2e
+{
+namespace
+{
+
+// Keeps bad options that echod might accept by mistake off port 7.
+const std::vector<std::string> kSafeListen = {"-l", "127.0.0.1:0"};
+constexpr int kRunTimeoutMs = 5000;
+
+std::vector<std::string> Join(std::vector<std::string> a, const std::vector<std::string> &b)
+{
+	a.insert(a.end(), b.begin(), b.end());
+	return a;
+}
+
+struct BadUsage {
+	const char *name;
+	std::vector<std::string> args;
+	std::string option;		 // must appear in the message ("" for a stray argument)
+	std::vector<std::string> values; // one of them quoted in the message: the
+					 // whole value or the offending part of it
+};
+
+bool QuotesOneOf(const std::string &text, const std::vector<std::string> &values)
+{
+	return std::any_of(values.begin(), values.end(), [&](const std::string &v) {
+		return text.find("'" + v + "'") != std::string::npos;
+	});
+}
+
+void PrintTo(const BadUsage &c, std::ostream *os)
+{
+	*os << c.name;
+}
+
+class UsageErrorTest : public ::testing::TestWithParam<BadUsage>
+{
+};
+
+TEST_P(UsageErrorTest, Exits64NamingOptionAndValue)
+{
+	const BadUsage &c = GetParam();
+	RunResult r = RunEchod(Join(kSafeListen, c.args), kRunTimeoutMs);
+	EXPECT_EQ(r.status, 64) << r.err;
+	EXPECT_EQ(r.err.rfind("echod: ", 0), 0u) << r.err;
+	EXPECT_NE(r.err.find(c.option), std::string::npos) << "option not named: " << r.err;
+	EXPECT_TRUE(QuotesOneOf(r.err, c.values)) << "value not quoted: " << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cli, UsageErrorTest,
+    ::testing::Values(
+	BadUsage{"UnknownOption", {"--bogus"}, "--bogus", {"--bogus"}},
+	BadUsage{"WorkersZero", {"-w", "0"}, "--workers", {"0"}},
+	BadUsage{"WorkersNotNumber", {"-w", "abc"}, "--workers", {"abc"}},
+	BadUsage{"BadBackend", {"-b", "foo"}, "--backend", {"foo"}},
+	BadUsage{"NegativeMaxConns", {"--max-conns=-1"}, "--max-conns", {"-1"}},
+	BadUsage{"BadIdleTimeout", {"--idle-timeout=x"}, "--idle-timeout", {"x"}},
+	BadUsage{"PortTooBig", {"-l", "127.0.0.1:99999"}, "--listen", {"127.0.0.1:99999", "99999"}},
+	BadUsage{"BadAddress", {"-l", "1.2.3.4.5:7"}, "--listen", {"1.2.3.4.5:7", "1.2.3.4.5"}},
+	BadUsage{"UdpNotYet", {"-l", "udp::7"}, "--listen", {"udp::7", "udp:", "udp"}},
+	BadUsage{"UnknownService", {"-l", ":7/bogus"}, "--listen", {":7/bogus", "bogus", "/bogus"}},
+	BadUsage{"StrayArgument", {"stray"}, "", {"stray"}}),
+    [](const ::testing::TestParamInfo<BadUsage> &info) { return info.param.name; });
+
+// A scratch folder for config files, removed at the end of the test.
+class ConfigFileTest : public ::testing::Test
+{
+      protected:
+	void SetUp() override
+	{
+		char tmpl[] = "/tmp/echod-e2e-XXXXXX";
+		ASSERT_NE(mkdtemp(tmpl), nullptr);
+		dir_ = tmpl;
+	}
+	void TearDown() override
+	{
+		for (const std::string &f : files_)
+			unlink(f.c_str());
+		rmdir(dir_.c_str());
+	}
+	std::string Write(const std::string &text)
+	{
+		std::string path = dir_ + "/echod" + std::to_string(files_.size()) + ".conf";
+		std::ofstream(path) << text;
+		files_.push_back(path);
+		return path;
+	}
+	// Runs echod --config=FILE(text) extra... and expects 78 naming FILE:line:.
+	void ExpectConfigError(const std::string &text, int line,
+			       const std::vector<std::string> &extra = kSafeListen)
+	{
+		std::string path = Write(text);
+		RunResult r = RunEchod(Join({"--config=" + path}, extra), kRunTimeoutMs);
+		EXPECT_EQ(r.status, 78) << r.err;
+		std::string where = path + ":" + std::to_string(line) + ":";
+		EXPECT_NE(r.err.find(where), std::string::npos)
+		    << "no " << where << " in: " << r.err;
+	}
+
+	std::string dir_;
+	std::vector<std::string> files_;
+};
+
+TEST_F(ConfigFileTest, UnknownKeyIs78WithFileAndLine)
+{
+	ExpectConfigError("# a comment\nworkers = 2\nbogus = 1\n", 3);
+}
+
+TEST_F(ConfigFileTest, BadValueIs78WithFileAndLine)
+{
+	ExpectConfigError("workers = 2\nidle-timeout = soon\n", 2);
+}
+
+TEST_F(ConfigFileTest, MissingEqualsIs78WithFileAndLine)
+{
+	ExpectConfigError("workers 3\n", 1);
+}
+
+TEST_F(ConfigFileTest, CheckConfigWithBadFileIs78)
+{
+	ExpectConfigError("\n# fine so far\nworkers = many\n", 3, {"-t"});
+}
+
+TEST_F(ConfigFileTest, MissingFileIs78NamingIt)
+{
+	std::string path = dir_ + "/does-not-exist.conf";
+	RunResult r = RunEchod({"--config=" + path, "-l", "127.0.0.1:0"}, kRunTimeoutMs);
+	EXPECT_EQ(r.status, 78) << r.err;
+	EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
+}
+
+TEST_F(ConfigFileTest, CheckConfigPrintsEffectiveConfig)
+{
+	std::string path =
+	    Write("# echod\nworkers = 3\n\nmax-conns = 100\nlisten = 127.0.0.1:7007\n");
+	RunResult r = RunEchod({"-t", "--config=" + path}, kRunTimeoutMs);
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_NE(r.out.find("workers = 3\n"), std::string::npos) << r.out;
+	EXPECT_NE(r.out.find("max-conns = 100\n"), std::string::npos) << r.out;
+	EXPECT_NE(r.out.find("127.0.0.1:7007"), std::string::npos) << r.out;
+}
+
+TEST_F(ConfigFileTest, CommandLineBeatsFile)
+{
+	std::string path = Write("workers = 3\nidle-timeout = 10\n");
+	RunResult r = RunEchod({"--config=" + path, "-w", "5", "--check-config"}, kRunTimeoutMs);
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_NE(r.out.find("workers = 5\n"), std::string::npos) << r.out;
+	EXPECT_EQ(r.out.find("workers = 3\n"), std::string::npos) << r.out;
+	EXPECT_NE(r.out.find("idle-timeout = 10\n"), std::string::npos) << r.out;
+}
+
+TEST(VersionTest, VersionAndBackends)
+{
+	RunResult r = RunEchod({"-V"}, kRunTimeoutMs);
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_EQ(r.out.rfind("echod ", 0), 0u) << r.out;
+	std::string error;
+	std::vector<std::string> backends = BuiltBackends(&error);
+	EXPECT_NE(std::find(backends.begin(), backends.end(), "epoll"), backends.end())
+	    << error << r.out;
+}
+
+TEST(VersionTest, HelpExitsZero)
+{
+	RunResult r = RunEchod({"-h"}, kRunTimeoutMs);
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_NE(r.out.find("--listen"), std::string::npos) << r.out;
+}
+
+} // namespace
+} // namespace e2e

@@ -1,0 +1,247 @@
+// Signals to the supervisor: TERM drains, HUP restarts the workers, USR1 logs
+// the counters, and a worker killed by anything is respawned.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "fixture.h"
+
+namespace e2e
+{
+namespace
+{
+
+using SignalsTest = BackendTest;
+ECHOD_INSTANTIATE_BACKENDS(SignalsTest);
+
+constexpr int kTimeoutMs = 10000;
+
+// What went wrong for a ConnectLoop.
+struct LoopFailures {
+	int refused = 0;    // connect() failed
+	int lost = 0;	    // connected, then a reset or EOF instead of the echo
+	int unanswered = 0; // connected, and no echo came in time
+	std::string detail; // one line per failure
+	int total() const
+	{
+		return refused + lost + unanswered;
+	}
+};
+
+// A client thread that opens connections back to back, each echoing a few
+// bytes, and counts what went wrong.
+class ConnectLoop
+{
+      public:
+	explicit ConnectLoop(int port) : port_(port), thread_([this] { Run(); })
+	{
+	}
+	~ConnectLoop()
+	{
+		Finish();
+	}
+	// Stops the loop and returns its failures.
+	LoopFailures Finish()
+	{
+		stop_ = true;
+		if (thread_.joinable())
+			thread_.join();
+		return failures_;
+	}
+	// Waits for n more attempts (bounded).
+	bool WaitAttempts(int n)
+	{
+		int target = attempts_ + n;
+		return WaitUntil([&] { return attempts_ >= target || stop_; }, kTimeoutMs);
+	}
+
+      private:
+	void Run()
+	{
+		for (int i = 0; !stop_; i++, attempts_++) {
+			std::string error, msg = "conn " + std::to_string(i) + "\n";
+			Fd fd = Connect(kLoopback, port_, 5000, &error);
+			if (!fd.valid())
+				failures_.refused++;
+			else if (EchoOnce(fd.get(), msg, 5000, &error))
+				continue;
+			else if (error.find("timeout") != std::string::npos)
+				failures_.unanswered++;
+			else
+				failures_.lost++;
+			failures_.detail += "attempt " + std::to_string(i) + ": " + error + "\n";
+		}
+	}
+
+	int port_;
+	std::atomic<bool> stop_{false};
+	std::atomic<int> attempts_{0};
+	LoopFailures failures_;
+	std::thread thread_;
+};
+
+// True once there are n workers and none of them is in old.
+bool WorkersReplaced(Daemon *d, const std::vector<pid_t> &old, size_t n)
+{
+	std::vector<pid_t> now = d->Workers();
+	for (pid_t p : now)
+		if (std::find(old.begin(), old.end(), p) != old.end())
+			return false;
+	return now.size() == n;
+}
+
+TEST_P(SignalsTest, KilledWorkerIsRespawnedWithoutFailedConnects)
+{
+	Daemon *d = StartDaemon({}, 2);
+	ASSERT_NE(d, nullptr);
+	std::vector<pid_t> workers = d->Workers();
+	ASSERT_EQ(workers.size(), 2u) << d->Log();
+	ConnectLoop loop(d->port());
+	ASSERT_TRUE(loop.WaitAttempts(100));
+	ASSERT_EQ(kill(workers[0], SIGKILL), 0);
+	EXPECT_TRUE(WaitUntil([&] { return WorkersReplaced(d, {workers[0]}, 2); }, kTimeoutMs))
+	    << "worker " << workers[0] << " was not replaced:\n"
+	    << d->Log();
+	usleep(500 * 1000); // keep connecting for a while after the respawn
+	EXPECT_TRUE(loop.WaitAttempts(100));
+	LoopFailures f = loop.Finish();
+	// The one connection in flight on the killed worker may be lost; no
+	// connection attempt may fail or go unanswered.
+	EXPECT_LE(f.lost, 1) << f.detail;
+	EXPECT_EQ(f.refused + f.unanswered, 0) << f.detail << d->Log();
+}
+
+TEST_P(SignalsTest, HupRestartsWorkersWithoutFailures)
+{
+	Daemon *d = StartDaemon({}, 2);
+	ASSERT_NE(d, nullptr);
+	std::vector<pid_t> old = d->Workers();
+	ASSERT_EQ(old.size(), 2u) << d->Log();
+	ConnectLoop loop(d->port());
+	ASSERT_TRUE(loop.WaitAttempts(100));
+	ASSERT_TRUE(d->Signal(SIGHUP));
+	EXPECT_TRUE(WaitUntil([&] { return WorkersReplaced(d, old, 2); }, kTimeoutMs))
+	    << "workers not replaced after SIGHUP:\n"
+	    << d->Log();
+	EXPECT_TRUE(loop.WaitAttempts(100));
+	LoopFailures f = loop.Finish();
+	EXPECT_EQ(f.total(), 0) << f.refused << " refused, " << f.lost << " lost, " << f.unanswered
+				<< " unanswered:\n"
+				<< f.detail << d->Log();
+}
+
+bool HasStatsLine(const std::string &log)
+{
+	size_t at = log.rfind("stats:");
+	return at != std::string::npos && log.find('\n', at) != std::string::npos;
+}
+
+// The key=value tokens of the last "stats:" line.
+std::map<std::string, std::string> StatsTokens(const std::string &log)
+{
+	size_t at = log.rfind("stats:");
+	std::istringstream words(log.substr(at, log.find('\n', at) - at));
+	std::map<std::string, std::string> tokens;
+	for (std::string w; words >> w;)
+		if (w.find('=') != std::string::npos)
+			tokens[w.substr(0, w.find('='))] = w.substr(w.find('=') + 1);
+	return tokens;
+}
+
+TEST_P(SignalsTest, Usr1LogsCounters)
+{
+	Daemon *d = StartDaemon();
+	ASSERT_NE(d, nullptr);
+	std::string error;
+	Fd fd = Connect(kLoopback, d->port(), kTimeoutMs, &error);
+	ASSERT_TRUE(fd.valid() && EchoOnce(fd.get(), "count me\n", kTimeoutMs, &error)) << error;
+	ASSERT_TRUE(d->Signal(SIGUSR1));
+	ASSERT_TRUE(WaitUntil([&] { return HasStatsLine(d->Log()); }, kTimeoutMs)) << d->Log();
+	auto tokens = StatsTokens(d->Log());
+	EXPECT_EQ(tokens["accepted"], "1") << d->Log();
+	EXPECT_EQ(tokens["open"], "1") << d->Log();
+	for (const char *key : {"rejected_max_conns", "rejected_per_ip", "closed_idle"})
+		EXPECT_EQ(tokens.count(key), 1u) << key << " missing:\n" << d->Log();
+}
+
+// Makes the streaming clients wait in the middle until the TERM has landed.
+class Gate
+{
+      public:
+	void Arrive()
+	{
+		std::unique_lock<std::mutex> lock(mu_);
+		arrived_++;
+		cv_.notify_all();
+		cv_.wait_for(lock, std::chrono::milliseconds(kTimeoutMs), [&] { return open_; });
+	}
+	bool WaitArrived(int n)
+	{
+		std::unique_lock<std::mutex> lock(mu_);
+		return cv_.wait_for(lock, std::chrono::milliseconds(kTimeoutMs),
+				    [&] { return arrived_ >= n; });
+	}
+	void Open()
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		open_ = true;
+		cv_.notify_all();
+	}
+
+      private:
+	std::mutex mu_;
+	std::condition_variable cv_;
+	int arrived_ = 0;
+	bool open_ = false;
+};
+
+TEST_P(SignalsTest, TermDrainsStreamingConnectionsThenExitsZero)
+{
+	constexpr int kConns = 50;
+	constexpr size_t kBytes = 2 << 20;
+	Daemon *d = StartDaemon({"--drain-timeout=30"});
+	ASSERT_NE(d, nullptr);
+	Gate gate;
+	std::vector<std::string> errors(kConns);
+	std::vector<std::thread> threads;
+	for (int i = 0; i < kConns; i++) {
+		threads.emplace_back([&, i] {
+			StreamOptions opt;
+			opt.seed = uint64_t(i) + 100;
+			opt.pause_at = kBytes / 2;
+			opt.on_pause = [&] { gate.Arrive(); };
+			std::string data = RandomBytes(kBytes, opt.seed),
+				    &error = errors[size_t(i)];
+			Fd fd = Connect(kLoopback, d->port(), kTimeoutMs, &error);
+			if (fd.valid())
+				error = StreamEcho(fd.get(), data, opt);
+			else
+				gate.Arrive();
+		});
+	}
+	EXPECT_TRUE(gate.WaitArrived(kConns)) << "clients did not reach mid-stream";
+	EXPECT_TRUE(d->Signal(SIGTERM));
+	// Wait until echod has taken the TERM in: new connections go unanswered.
+	std::string error;
+	EXPECT_TRUE(WaitUntil(
+	    [&] { return !ConnectAndEcho(kLoopback, d->port(), "x", 300, &error); }, kTimeoutMs))
+	    << "still accepting after SIGTERM";
+	gate.Open();
+	for (auto &t : threads)
+		t.join();
+	for (int i = 0; i < kConns; i++)
+		EXPECT_EQ(errors[size_t(i)], "") << "connection " << i;
+	std::optional<int> status = d->WaitExit(kTimeoutMs);
+	ASSERT_TRUE(status.has_value()) << "echod still running after the drain:\n" << d->Log();
+	EXPECT_EQ(*status, 0) << d->Log();
+}
+
+} // namespace
+} // namespace e2e

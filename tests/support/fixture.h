@@ -1,0 +1,49 @@
+// The value-parametrised fixture every daemon-driving test uses: the parameter
+// is the backend ("epoll" or "io_uring"). io_uring is skipped, with the reason,
+// when it is not built in or cannot run on this machine.
+#ifndef ECHOD_TESTS_FIXTURE_H
+#define ECHOD_TESTS_FIXTURE_H
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon.h"
+#include "net.h"
+
+namespace e2e
+{
+
+constexpr const char *kLoopback = "127.0.0.1";
+
+class BackendTest : public ::testing::TestWithParam<std::string>
+{
+      protected:
+	void SetUp() override;
+	void TearDown() override;
+
+	// Starts echod -b BACKEND -w workers -l SPEC... extra...; returns nullptr
+	// (after recording a failure with the daemon's stderr) when it did not start.
+	Daemon *StartDaemon(const std::vector<std::string> &extra = {}, int workers = 2,
+			    const std::vector<std::string> &listen = {"127.0.0.1:0"});
+	const std::string &backend() const
+	{
+		return GetParam();
+	}
+
+      private:
+	std::vector<std::unique_ptr<Daemon>> daemons_;
+};
+
+std::string BackendName(const ::testing::TestParamInfo<std::string> &info);
+
+} // namespace e2e
+
+// Runs the suite (a `using Suite = e2e::BackendTest;` alias) once per backend.
+#define ECHOD_INSTANTIATE_BACKENDS(Suite)                                                          \
+	INSTANTIATE_TEST_SUITE_P(Backends, Suite, ::testing::Values("epoll", "io_uring"),          \
+				 ::e2e::BackendName)
+
+#endif
