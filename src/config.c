@@ -211,12 +211,12 @@ static int check_endpoint(const char *value, char *why, size_t whylen)
 static int check_user(const char *value, char *why, size_t whylen)
 {
 	struct priv_ids ids;
-	char reason[300];
+	int n = snprintf(why, whylen, "invalid value '%.80s': ", value);
 
-	if (priv_resolve(value, &ids, reason, sizeof(reason)) == 0)
-		return 0;
-	snprintf(why, whylen, "invalid value '%.80s': %s", value, reason);
-	return -1;
+	/* The prefix goes first; priv_resolve writes its reason after it. */
+	if (n < 0 || (size_t)n >= whylen)
+		return -1;
+	return priv_resolve(value, &ids, why + n, whylen - (size_t)n) == 0 ? 0 : -1;
 }
 
 /*
