@@ -24,10 +24,12 @@
 #include <liburing.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "echod/conn.h"
@@ -38,10 +40,27 @@
 #define UR_CQ_ENTRIES   16384
 #define UR_BGID         0
 #define UR_CAP_MAX      8     /* buffers a connection may hold before its recv stops */
+#define UR_BURST        4     /* a multishot recv takes at most this many caps' worth */
 #define UR_NO_BID       0xffff
 #define UR_SEND_IOV     8     /* queued buffers sent by one sendmsg */
 #define UR_ACCEPT_PAUSE 100   /* ms without accepting after EMFILE and kin */
 #define UR_SPARE_CTX    64
+#define UR_LEVEL_MIN    32    /* buffers kept in the ring at the least */
+#define UR_BATCH_MAX    64    /* CQEs a busy turn waits to gather ... */
+#define UR_BATCH_WAIT   50    /* ... for at most this many microseconds */
+
+/* Newer than Debian 12's liburing 2.3 headers (kernel 6.12). */
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
+
+/* struct io_uring_getevents_arg as kernels since 6.12 read it: `pad` became min_wait_usec. */
+struct ur_getevents_arg {
+	uint64_t sigmask;
+	uint32_t sigmask_sz;
+	uint32_t min_wait_usec;
+	uint64_t ts;
+};
 
 /* What a CQE is about: the low 3 bits of user_data, beside an 8-aligned pointer. */
 enum ur_op { UR_ACCEPT = 1, UR_RECV, UR_SEND, UR_CANCEL, UR_SIGNAL, UR_IGNORE };
@@ -93,12 +112,19 @@ struct uring_loop {
 	char *bufs;
 	size_t bufs_size;
 	unsigned nbufs, buf_size, cap;
-	unsigned br_added;          /* recycled buffers not yet published to the kernel */
+	unsigned br_added;          /* buffers added to the ring, not yet published */
 	unsigned bufs_out;          /* buffers the kernel gave us and we hold */
+	uint16_t *spare;            /* free buffers outside the ring, the latest freed on top */
+	unsigned nspare;
+	unsigned level;             /* how many free buffers the ring should offer */
+	unsigned taken;             /* buffers the kernel filled this turn */
 	uint16_t *bnext;            /* per buffer: the next in its connection's queue */
 	uint32_t *blen;             /* per buffer: bytes received into it */
 	int have_zc;
 	int have_mshot_limit;       /* multishot recv takes a byte limit (newer kernels) */
+	int have_min_wait;          /* the kernel waits for a batch with a short bound */
+	int ring_registered;        /* enter through the registered ring fd */
+	unsigned batch;             /* CQEs the next turn waits for, within UR_BATCH_WAIT */
 	struct ur_listener *listeners;
 	unsigned nlisten;
 	uint64_t sig_tag;           /* 8-aligned address for the signal poll's user_data */
@@ -153,19 +179,46 @@ static char *buf_addr(struct uring_loop *lp, unsigned bid)
 	return lp->bufs + (size_t)bid * lp->buf_size;
 }
 
+/*
+ * The kernel takes ring entries in order, so a ring holding every free buffer would
+ * cycle through all of them and every recv would land in memory long gone from the
+ * cache. Free buffers wait on a stack instead, and the ring is topped up from its top
+ * (the ones freed last, still warm) to `level`, which follows the demand: twice what
+ * a turn took, decaying slowly, doubled when the ring ran dry.
+ */
 static void buf_recycle(struct uring_loop *lp, unsigned bid)
 {
-	io_uring_buf_ring_add(lp->br, buf_addr(lp, bid), lp->buf_size, (unsigned short)bid,
-			      io_uring_buf_ring_mask(lp->nbufs), (int)lp->br_added++);
+	lp->spare[lp->nspare++] = (uint16_t)bid;
 	lp->bufs_out--;
 }
 
 static void buf_publish(struct uring_loop *lp)
 {
+	unsigned in_ring = lp->nbufs - lp->bufs_out - lp->nspare;
+
+	for (; in_ring < lp->level && lp->nspare > 0; in_ring++) {
+		unsigned bid = lp->spare[--lp->nspare];
+
+		io_uring_buf_ring_add(lp->br, buf_addr(lp, bid), lp->buf_size, (unsigned short)bid,
+				      io_uring_buf_ring_mask(lp->nbufs), (int)lp->br_added++);
+	}
 	if (lp->br_added == 0)
 		return;
 	io_uring_buf_ring_advance(lp->br, (int)lp->br_added);
 	lp->br_added = 0;
+}
+
+/* End of a turn: the ring's level follows what the kernel took. */
+static void buf_level_update(struct uring_loop *lp)
+{
+	unsigned want = 2 * lp->taken, decayed = lp->level - lp->level / 64;
+
+	lp->level = want > decayed ? want : decayed;
+	if (lp->level < UR_LEVEL_MIN)
+		lp->level = UR_LEVEL_MIN;
+	if (lp->level > lp->nbufs)
+		lp->level = lp->nbufs;
+	lp->taken = 0;
 }
 
 static int buf_ring_setup(struct uring_loop *lp)
@@ -182,7 +235,8 @@ static int buf_ring_setup(struct uring_loop *lp)
 	}
 	lp->bnext = calloc(lp->nbufs, sizeof(*lp->bnext));
 	lp->blen = calloc(lp->nbufs, sizeof(*lp->blen));
-	if (lp->bnext == NULL || lp->blen == NULL)
+	lp->spare = calloc(lp->nbufs, sizeof(*lp->spare));
+	if (lp->bnext == NULL || lp->blen == NULL || lp->spare == NULL)
 		return -ENOMEM;
 	lp->bufs_size = (size_t)lp->nbufs * lp->buf_size;
 	lp->bufs = mmap(NULL, lp->bufs_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
@@ -200,7 +254,8 @@ static int buf_ring_setup(struct uring_loop *lp)
 		return rc;
 	io_uring_buf_ring_init(lp->br);
 	lp->bufs_out = lp->nbufs;
-	for (unsigned b = 0; b < lp->nbufs; b++)
+	lp->level = UR_LEVEL_MIN < lp->nbufs ? UR_LEVEL_MIN : lp->nbufs;
+	for (unsigned b = lp->nbufs; b-- > 0;)
 		buf_recycle(lp, b);
 	buf_publish(lp);
 	return 0;
@@ -320,10 +375,11 @@ static void ur_arm_recv(struct uring_loop *lp, struct ur_conn *c)
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = UR_BGID;
 	/* Newer kernels end a multishot recv after this many bytes (sqe->optlen, which
-	 * liburing 2.3 calls file_index): a flood then takes about `cap` buffers per
-	 * arm before our cancel can land. */
+	 * liburing 2.3 calls file_index): a flood then takes at most UR_BURST caps of
+	 * buffers per arm before our cancel can land. Not one cap: a steady stream would
+	 * pay a re-arm every few buffers. */
 	if (lp->have_mshot_limit)
-		sqe->file_index = lp->cap * lp->buf_size;
+		sqe->file_index = UR_BURST * lp->cap * lp->buf_size;
 	c->inflight++;
 	c->uflags |= UR_RECV_ARMED;
 }
@@ -491,6 +547,7 @@ static void on_recv_error(struct uring_loop *lp, struct ur_conn *c, int err)
 	case ENOBUFS:
 		/* The ring ran dry: wait for buffers to come back, then re-arm. */
 		ur_stat(lp, STAT_ring_enobufs, 1);
+		lp->level = 2 * lp->level < lp->nbufs ? 2 * lp->level : lp->nbufs;
 		c->uflags |= UR_STARVED;
 		c->starved_next = lp->starved;
 		lp->starved = c;
@@ -506,8 +563,10 @@ static void on_recv(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 {
 	int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
 
-	if (cqe->flags & IORING_CQE_F_BUFFER)
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		lp->bufs_out++;
+		lp->taken++;
+	}
 	if (!more) {
 		c->inflight--;
 		c->uflags &= ~(UR_RECV_ARMED | UR_CANCELLING);
@@ -812,18 +871,21 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	if (rc < 0)
 		return rc;
 	lp->ring_ok = 1;
-	(void)io_uring_register_ring_fd(&lp->ring); /* saves an fdget per enter where it works */
+	/* The registered ring fd saves an fdget per enter where it works. */
+	lp->ring_registered = io_uring_register_ring_fd(&lp->ring) == 1;
+	lp->have_min_wait = (lp->ring.features & IORING_FEAT_MIN_TIMEOUT) != 0;
+	lp->batch = 1;
 	probe = io_uring_get_probe_ring(&lp->ring);
 	lp->have_zc = probe != NULL && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
 	io_uring_free_probe(probe);
 	rc = buf_ring_setup(lp);
 	if (rc < 0)
 		return rc;
-	lp->have_mshot_limit = ur_try_recv(lp, lp->cap * lp->buf_size) == 0;
+	lp->have_mshot_limit = ur_try_recv(lp, UR_BURST * lp->cap * lp->buf_size) == 0;
 	log_debug("io_uring: %u buffers of %u bytes, cap %u per connection, zerocopy %s, "
-		  "multishot limit %s",
+		  "multishot limit %s, batched waits %s",
 		  lp->nbufs, lp->buf_size, lp->cap, lp->have_zc ? "yes" : "no",
-		  lp->have_mshot_limit ? "yes" : "no");
+		  lp->have_mshot_limit ? "yes" : "no", lp->have_min_wait ? "yes" : "no");
 	lp->listeners = calloc(w->nlisten ? w->nlisten : 1, sizeof(*lp->listeners));
 	if (lp->listeners == NULL)
 		return -ENOMEM;
@@ -848,6 +910,7 @@ static void ur_teardown(struct uring_loop *lp)
 	}
 	free(lp->bnext);
 	free(lp->blen);
+	free(lp->spare);
 	if (lp->bufs != NULL)
 		munmap(lp->bufs, lp->bufs_size);
 	if (lp->br != NULL)
@@ -855,7 +918,43 @@ static void ur_teardown(struct uring_loop *lp)
 	free(lp->listeners);
 }
 
-/* One turn: submit, wait for at least one CQE or the next deadline, handle the batch. */
+/*
+ * Submits what is queued and waits for the CQEs of those requests plus `batch` more,
+ * but no longer than UR_BATCH_WAIT microseconds for more than one CQE, or until ts.
+ * Sends on the loopback complete inside the submit, so their CQEs are counted in: a
+ * worker waits for what it actually waits for, new data. This is the kernel's
+ * min-wait (6.12): a busy worker gathers a batch per system call, an idle one sleeps
+ * as before. liburing 2.3 has no call for it, so the queue is flushed here as
+ * io_uring_submit() does (publish the local SQ tail) and entered with the argument.
+ */
+static int ur_submit_and_wait_batch(struct uring_loop *lp, unsigned batch,
+				    struct __kernel_timespec *ts)
+{
+	struct io_uring_sq *sq = &lp->ring.sq;
+	struct ur_getevents_arg arg = {
+		.min_wait_usec = UR_BATCH_WAIT,
+		.ts = (uint64_t)(uintptr_t)ts,
+	};
+	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+	int fd = lp->ring.ring_fd;
+	unsigned to_submit;
+	long rc;
+
+	if (sq->sqe_head != sq->sqe_tail) {
+		sq->sqe_head = sq->sqe_tail;
+		io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+	}
+	to_submit = sq->sqe_tail - *sq->khead;
+	if (lp->ring_registered) {
+		flags |= IORING_ENTER_REGISTERED_RING;
+		fd = lp->ring.enter_ring_fd;
+	}
+	rc = syscall(__NR_io_uring_enter, fd, to_submit, to_submit + batch, flags, &arg,
+		     sizeof(arg));
+	return rc < 0 ? -errno : 0;
+}
+
+/* One turn: submit, wait for CQEs or the next deadline, handle the batch. */
 static int ur_turn(struct uring_loop *lp)
 {
 	struct __kernel_timespec ts;
@@ -865,7 +964,11 @@ static int ur_turn(struct uring_loop *lp)
 
 	ts.tv_sec = t / 1000;
 	ts.tv_nsec = (long long)(t % 1000) * 1000000;
-	rc = io_uring_submit_and_wait_timeout(&lp->ring, &cqe, 1, t >= 0 ? &ts : NULL, NULL);
+	if (lp->have_min_wait)
+		rc = ur_submit_and_wait_batch(lp, lp->batch, t >= 0 ? &ts : NULL);
+	else
+		rc = io_uring_submit_and_wait_timeout(&lp->ring, &cqe, 1, t >= 0 ? &ts : NULL,
+						      NULL);
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
 	lp->now = timer_now_ms();
@@ -876,6 +979,10 @@ static int ur_turn(struct uring_loop *lp)
 		seen++;
 	}
 	io_uring_cq_advance(&lp->ring, seen);
+	/* Wait next for half of what this turn brought: a burst keeps the batches large,
+	 * a lone connection (its send and its next recv a turn) waits for nothing more. */
+	lp->batch = seen / 2 > UR_BATCH_MAX ? UR_BATCH_MAX : (seen / 2 ? seen / 2 : 1);
+	buf_level_update(lp);
 	buf_publish(lp);
 	ur_feed_starved(lp);
 	ur_timers(lp);
