@@ -103,9 +103,16 @@ static void conn_fail(struct echo_ctx *e, struct conn *c, int err)
 	echo_close(e, c, conn_errno_reason(err));
 }
 
+/* send(2), again on EINTR: the socket may well be writable, and then no edge would
+ * come to say so. */
 static ssize_t conn_send(struct echo_ctx *e, struct conn *c, const char *buf, size_t len)
 {
-	return e->io.send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ssize_t n;
+
+	do
+		n = e->io.send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	return n;
 }
 
 /* Sends what is owed. Returns -1 when the connection was closed. */
@@ -114,12 +121,11 @@ static int conn_flush(struct echo_ctx *e, struct conn *c)
 	ssize_t n = conn_send(e, c, c->pending.buf + c->pending.off, c->pending.len);
 
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR) {
+		if (errno != EAGAIN) {
 			conn_fail(e, c, errno);
 			return -1;
 		}
-		if (errno == EAGAIN)
-			c->flags &= ~CONN_WRITABLE;
+		c->flags &= ~CONN_WRITABLE;
 		return 0;
 	}
 	echo_stat(e, STAT_bytes_out, (uint64_t)n);
@@ -142,7 +148,7 @@ static int conn_echo(struct echo_ctx *e, struct conn *c, size_t n)
 {
 	ssize_t s = conn_send(e, c, e->rbuf, n);
 
-	if (s < 0 && errno != EAGAIN && errno != EINTR) {
+	if (s < 0 && errno != EAGAIN) {
 		conn_fail(e, c, errno);
 		return -1;
 	}
