@@ -1,19 +1,19 @@
 /*
  * echo: the TCP echo path of the epoll backend, one connection at a time, with the
  * socket calls behind struct echo_io. The epoll loop plugs in recv(2), send(2) and
- * close(2) themselves; the fuzzer (tests/fuzz/fuzz_conn.c) a fake network that returns any
- * size, EAGAIN, EINTR, a FIN or a reset at any moment.
+ * close(2) themselves; the fuzzer (tests/fuzz/fuzz_conn.c) a fake network that
+ * returns any size, EAGAIN, EINTR, a FIN or a reset at any moment.
  *
  * The loop owns readiness: it turns each edge into CONN_READABLE / CONN_WRITABLE /
  * CONN_RDHUP and calls echo_event. Everything a connection does from there on
  * happens here, and only here: its states, its buffer, its close.
  *
  * Contract for the loop:
- *   - a connection opened by echo_open stays valid until echo_reclaim at the end of
- *     the turn in which it was closed: events for it later in the same batch are
- *     ignored (its state is CONN_CLOSED), none may be delivered after the reclaim;
- *   - echo_run_ready once per turn, after the batch; echo_has_ready() means the
- *     next wait must not block;
+ *   - a turn is: the batch of events, then echo_run_ready, then echo_expire and
+ *     echo_reclaim; echo_has_ready() means the next wait must not block;
+ *   - a connection closed during the batch stays allocated (state CONN_CLOSED, its
+ *     events ignored) until the batch ends: echo_run_ready or echo_reclaim frees
+ *     it, so no event may reach it after echo_run_ready;
  *   - the fd passed to echo_open belongs to the connection: io.close is called on
  *     it exactly once, when the connection closes.
  */

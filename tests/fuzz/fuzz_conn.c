@@ -338,6 +338,14 @@ static void check_idle_bounds(void)
 	}
 }
 
+/* Closed connections whose struct the echo path may have freed: no more events. */
+static void forget_closed(void)
+{
+	for (int i = 0; i < NPEERS; i++)
+		if (!net.peers[i].open)
+			net.peers[i].c = NULL;
+}
+
 /* One turn of the loop: a batch of edges (starting at peer rot), the ready list,
  * the idle sweep, the reclaim. */
 static void turn(unsigned rot)
@@ -362,6 +370,7 @@ static void turn(unsigned rot)
 		check_all();
 	}
 	echo_run_ready(&net.echo);
+	forget_closed(); /* the ready walk frees what was closed on the ready list */
 	check_all();
 	net.forcing = FORCE_IDLE;
 	echo_expire(&net.echo);
@@ -440,7 +449,8 @@ static void op_peer(unsigned op, struct peer *p)
 		p->edge |= CONN_READABLE | CONN_WRITABLE | CONN_RDHUP;
 		break;
 	case 5:
-		p->fault = EINTR;
+		if (p->fault == 0) /* a socket error stays until it is reported */
+			p->fault = EINTR;
 		break;
 	case 6: { /* a socket error, reported with an edge */
 		static const int errs[] = {ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH, ENOBUFS};
