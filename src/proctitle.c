@@ -15,6 +15,10 @@ extern char **environ;
 
 static char *title_start;
 static size_t title_room;
+/* The environment moved to the heap, kept for the life of the process. Held here as
+ * well as in environ: glibc's exit-time clean-up (which valgrind runs) clears
+ * environ, and the block would then look lost. */
+static char **title_env;
 
 void proctitle_init(int argc, char **argv)
 {
@@ -37,7 +41,7 @@ void proctitle_init(int argc, char **argv)
 			env[i] = strdup(environ[i]);
 		}
 		env[nenv] = NULL;
-		environ = env;
+		environ = title_env = env;
 	}
 	title_start = argv[0];
 	title_room = (size_t)(end - argv[0]);
