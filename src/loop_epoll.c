@@ -238,13 +238,13 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &lp->sig_kind};
 	struct echo_setup echo = {
-		.io = {.recv = recv, .send = send, .close = close},
-		.stats = w->stats,
-		.limits = &w->limits,
-		.idle_timeout_ms = (uint64_t)w->cfg->idle_timeout * 1000,
-		.buf_size = CONN_BUF_SIZE,
-		.spare_bufs = EP_SPARE_BUFS,
-		.spare_conns = EP_SPARE_CONNS,
+	    .io = {.recv = recv, .send = send, .close = close},
+	    .stats = w->stats,
+	    .limits = &w->limits,
+	    .idle_timeout_ms = (uint64_t)w->cfg->idle_timeout * 1000,
+	    .buf_size = CONN_BUF_SIZE,
+	    .spare_bufs = EP_SPARE_BUFS,
+	    .spare_conns = EP_SPARE_CONNS,
 	};
 
 	memset(lp, 0, sizeof(*lp));

@@ -105,8 +105,7 @@ int Scaled(int ms)
 bool Daemon::Start(const std::vector<std::string> &args, int listeners, std::string *error)
 {
 	std::vector<std::string> cmd = EchodCommand(args);
-	if (!proc_.Start(cmd[0], std::vector<std::string>(cmd.begin() + 1, cmd.end()), "",
-			 error))
+	if (!proc_.Start(cmd[0], std::vector<std::string>(cmd.begin() + 1, cmd.end()), "", error))
 		return false;
 	int seen = proc_.WaitForStderrLines(kListening, listeners, Scaled(kStartTimeoutMs));
 	if (seen != listeners) {
