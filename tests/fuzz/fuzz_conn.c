@@ -27,8 +27,9 @@
  * timeout n * 10 ms, spare buffers n % 3, spare structs n % 3; then steps, the
  * opcode n % 14: 0 open [window / 8]; peer steps [peer, arg]: 1 write [arg, n: 1 +
  * (arg << 8 | n) % (4 * size) bytes], 2 read [arg bytes, 255: all], 3 window [arg
- * * 8], 4 FIN, 5 reset, 6 EINTR next, 7 a socket error [which], 8 short recv [cap
- * - 1], 9 spurious edge [flags]; 10, 11 turn [rotation of the batch]; 12 time
+ * * 8], 4 FIN, 5 reset, 6 EINTR [odd arg: for the next send, else the next call],
+ * 7 a socket error [arg % 5: which, arg / 5 odd: for the next send], 8 short recv
+ * [cap - 1], 9 spurious edge [flags]; 10, 11 turn [rotation of the batch]; 12 time
  * passes [arg * 5 ms]; 13 close from outside [peer, 4: all]. FUZZ_TRACE=1 prints
  * every step and call.
  */
@@ -64,6 +65,7 @@ struct peer {
 	uint32_t edge;	   /* CONN_* raised since the last wait */
 	uint32_t recv_cap; /* the next recv returns at most this; 0: no cap */
 	int fault;	   /* errno for the next recv or send; 0: none */
+	int fault_send;	   /* ... for the next send only: it came after a recv */
 	int fin, reset, reset_told, failed;
 };
 
@@ -150,6 +152,7 @@ static ssize_t traced(const char *call, const struct peer *p, size_t len, ssize_
 static ssize_t inject(struct peer *p)
 {
 	errno = p->fault;
+	p->fault_send = 0;
 	if (p->fault != EINTR)
 		p->failed = 1;
 	p->fault = 0;
@@ -164,7 +167,7 @@ static ssize_t do_recv(struct peer *p, int fd, void *buf, size_t len, int flags)
 	CHECK(p, flags == 0 && buf == net.echo.rbuf && len == net.buf_size,
 	      "recv not into the read buffer");
 	CHECK(p, p->c->pending.buf == NULL, "recv while holding unsent bytes");
-	if (p->fault != 0)
+	if (p->fault != 0 && !p->fault_send)
 		return inject(p);
 	if (p->reset) {
 		if (p->reset_told)
@@ -376,6 +379,9 @@ static void turn(unsigned rot)
 	echo_expire(&net.echo);
 	net.forcing = FORCE_NONE;
 	check_idle_bounds();
+	CHECK(NULL, echo_next_timeout_ms(&net.echo) != 0, "a timeout due right after the sweep");
+	CHECK(NULL, net.timeout > 0 || echo_next_timeout_ms(&net.echo) == -1,
+	      "a timeout without an idle timeout");
 	echo_reclaim(&net.echo);
 	for (int i = 0; i < NPEERS; i++)
 		if (net.peers[i].fd != 0 && !net.peers[i].open)
@@ -449,13 +455,17 @@ static void op_peer(unsigned op, struct peer *p)
 		p->edge |= CONN_READABLE | CONN_WRITABLE | CONN_RDHUP;
 		break;
 	case 5:
-		if (p->fault == 0) /* a socket error stays until it is reported */
+		if (p->fault == 0) { /* a socket error stays until it is reported */
 			p->fault = EINTR;
+			p->fault_send = arg & 1;
+		}
 		break;
-	case 6: { /* a socket error, reported with an edge */
+	case 6: { /* a socket error, reported with an edge; or one that comes in between
+		   * a recv and its echo, reported by the send */
 		static const int errs[] = {ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH, ENOBUFS};
 
 		p->fault = errs[arg % 5];
+		p->fault_send = arg / 5 & 1;
 		p->edge |= CONN_READABLE | CONN_WRITABLE;
 		break;
 	}
