@@ -2,15 +2,11 @@
  * loop_epoll: the edge-triggered epoll backend.
  *
  * A connection is registered once, EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, and never
- * modified. Each edge only sets a flag; a flag is cleared on EAGAIN, on a short read
- * or a partial send, never otherwise, so no edge is lost. Reads stop after a budget
- * and the connection goes on the ready list, so one fast peer cannot starve others.
- *
- * The echo path copies nothing: bytes are received into the worker's read buffer and
- * sent from it. Should the kernel take only part, the connection keeps that very
- * buffer with the unsent tail and reads nothing more until it is flushed
- * (backpressure: the TCP window then pushes back on the sender); the worker takes a
- * fresh read buffer from the pool. An idle connection holds no buffer.
+ * modified. Each edge only becomes a flag for the echo path (echo.c), which clears
+ * it on EAGAIN, on a short read or a partial send, never otherwise, so no edge is
+ * lost. That path reads, echoes from the same buffer, holds back what the kernel
+ * refused and stops reading meanwhile, and puts a connection whose read budget ran
+ * out on the ready list, served again after the batch.
  *
  * Listeners are level-triggered: an accept budget left unfinished is simply
  * reported again.
@@ -23,12 +19,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "echod/conn.h"
+#include "echod/echo.h"
 #include "echod/log.h"
 #include "echod/worker.h"
 
 #define EP_EVENTS        512
-#define EP_READ_BUDGET   16   /* reads per connection per turn */
 #define EP_ACCEPT_BUDGET 64   /* accepts per listener per turn */
 #define EP_ACCEPT_PAUSE  100  /* ms without accepting after EMFILE and kin */
 #define EP_SPARE_BUFS    64
@@ -45,216 +40,29 @@ struct epoll_loop {
 	int sig_kind;               /* EV_SIGNAL: the signalfd's event data */
 	struct ep_listener *listeners;
 	unsigned nlisten;
-	struct timer_list idle;     /* every open connection, oldest activity first */
-	struct bufpool bufs;
-	char *rbuf;                 /* the read buffer, until a connection keeps it */
-	struct conn *ready;         /* read budget ran out: served again next turn */
-	struct conn **ready_tail;
-	struct conn *closed;        /* closed this turn, freed at its end */
-	struct conn *spare;         /* freed structs for reuse */
-	unsigned nspare;
-	unsigned long nconns;
+	struct echo_ctx echo;       /* the TCP connections */
 	uint64_t now;
 	uint64_t accept_resume;     /* ms; 0 while accepting */
 	int draining;
 	uint64_t drain_deadline;
 };
 
-static struct conn *conn_of(struct timer_node *node)
-{
-	return (struct conn *)((char *)node - offsetof(struct conn, idle));
-}
-
 static void ep_stat(struct epoll_loop *lp, enum stats_counter c, uint64_t n)
 {
 	stats_add(lp->w->stats, c, n);
 }
 
-static void ready_push(struct epoll_loop *lp, struct conn *c)
-{
-	if (c->flags & CONN_READY)
-		return;
-	c->flags |= CONN_READY;
-	c->next = NULL;
-	*lp->ready_tail = c;
-	lp->ready_tail = &c->next;
-}
-
-static struct conn *conn_new(struct epoll_loop *lp)
-{
-	struct conn *c = lp->spare;
-
-	if (c != NULL) {
-		lp->spare = c->next;
-		lp->nspare--;
-	} else {
-		c = malloc(sizeof(*c));
-		if (c == NULL)
-			return NULL;
-	}
-	memset(c, 0, sizeof(*c));
-	c->kind = EV_CONN;
-	return c;
-}
-
-static void conn_free(struct epoll_loop *lp, struct conn *c)
-{
-	if (lp->nspare >= EP_SPARE_CONNS) {
-		free(c);
-		return;
-	}
-	c->next = lp->spare;
-	lp->spare = c;
-	lp->nspare++;
-}
-
-/* The only way a connection goes away: closes, gives back, counts, says why. */
-static void conn_close(struct epoll_loop *lp, struct conn *c, enum conn_close_reason why)
-{
-	if (c->state == CONN_CLOSED)
-		return;
-	log_debug("connection %d closed: %s", c->fd, conn_reason_name(why));
-	/* Accounted before the close, so a peer that sees the close sees the counters. */
-	if (c->pending.buf != NULL) {
-		bufpool_put(&lp->bufs, pending_release(&c->pending));
-		ep_stat(lp, STAT_buffers_held, (uint64_t)-1);
-	}
-	limits_release(&lp->w->limits, &c->ticket);
-	ep_stat(lp, conn_reason_counter(why), 1);
-	lp->nconns--;
-	close(c->fd);
-	c->fd = -1;
-	c->state = CONN_CLOSED;
-	timer_remove(&c->idle);
-	/* On the ready list it is freed by the ready walk; else at the end of the turn. */
-	if (!(c->flags & CONN_READY)) {
-		c->next = lp->closed;
-		lp->closed = c;
-	}
-}
-
-static void conn_fail(struct epoll_loop *lp, struct conn *c, int err)
-{
-	conn_close(lp, c, conn_errno_reason(err));
-}
-
-/* Sends what is owed. Returns -1 when the connection was closed. */
-static int conn_flush(struct epoll_loop *lp, struct conn *c)
-{
-	ssize_t n = send(c->fd, c->pending.buf + c->pending.off, c->pending.len,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR) {
-			conn_fail(lp, c, errno);
-			return -1;
-		}
-		if (errno == EAGAIN)
-			c->flags &= ~CONN_WRITABLE;
-		return 0;
-	}
-	ep_stat(lp, STAT_bytes_out, (uint64_t)n);
-	timer_touch(&lp->idle, &c->idle, lp->now);
-	if (!pending_advance(&c->pending, (uint32_t)n)) {
-		c->flags &= ~CONN_WRITABLE; /* a partial send: the socket buffer is full */
-		return 0;
-	}
-	bufpool_put(&lp->bufs, pending_release(&c->pending));
-	ep_stat(lp, STAT_buffers_held, (uint64_t)-1);
-	c->state = CONN_ECHOING;
-	return 0;
-}
-
-/*
- * Echoes n bytes from the read buffer. Returns 0 when all went out, -1 when the
- * connection was closed or now holds the buffer (and so must stop reading).
- */
-static int conn_echo(struct epoll_loop *lp, struct conn *c, size_t n)
-{
-	ssize_t s = send(c->fd, lp->rbuf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-	if (s < 0 && errno != EAGAIN && errno != EINTR) {
-		conn_fail(lp, c, errno);
-		return -1;
-	}
-	if (s < 0)
-		s = 0;
-	ep_stat(lp, STAT_bytes_out, (uint64_t)s);
-	if ((size_t)s == n)
-		return 0;
-	pending_hold(&c->pending, lp->rbuf, (uint32_t)s, (uint32_t)(n - (size_t)s));
-	lp->rbuf = NULL;
-	c->state = CONN_BLOCKED;
-	c->flags &= ~CONN_WRITABLE;
-	ep_stat(lp, STAT_short_sends, 1);
-	ep_stat(lp, STAT_buffers_held, 1);
-	return -1;
-}
-
-/* Reads and echoes until EAGAIN, a short read, backpressure or the budget's end. */
-static void conn_read(struct epoll_loop *lp, struct conn *c)
-{
-	for (int budget = EP_READ_BUDGET; budget > 0; budget--) {
-		ssize_t n;
-
-		if (lp->rbuf == NULL && (lp->rbuf = bufpool_get(&lp->bufs)) == NULL) {
-			conn_close(lp, c, CLOSE_ERROR); /* out of memory: shed this one */
-			return;
-		}
-		n = recv(c->fd, lp->rbuf, CONN_BUF_SIZE, 0);
-		if (n > 0) {
-			ep_stat(lp, STAT_bytes_in, (uint64_t)n);
-			ep_stat(lp, STAT_msgs, 1);
-			timer_touch(&lp->idle, &c->idle, lp->now);
-			if (conn_echo(lp, c, (size_t)n) < 0)
-				return;
-			/* A short read emptied the socket; a later byte raises a new edge.
-			 * With the FIN already queued no edge would come: read on to EOF. */
-			if ((size_t)n < CONN_BUF_SIZE && !(c->flags & CONN_RDHUP)) {
-				c->flags &= ~CONN_READABLE;
-				return;
-			}
-			continue;
-		}
-		if (n == 0) {
-			conn_close(lp, c, CLOSE_EOF); /* the peer's FIN, nothing owed */
-			return;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			c->flags &= ~CONN_READABLE;
-			return;
-		}
-		conn_fail(lp, c, errno);
-		return;
-	}
-	ready_push(lp, c);
-}
-
-/* The connection's state machine, run on every edge and every ready turn. */
-static void conn_service(struct epoll_loop *lp, struct conn *c)
-{
-	if (c->state == CONN_BLOCKED) {
-		if (!(c->flags & CONN_WRITABLE) || conn_flush(lp, c) < 0 ||
-		    c->state == CONN_BLOCKED)
-			return;
-	}
-	if (c->state == CONN_ECHOING && (c->flags & CONN_READABLE))
-		conn_read(lp, c);
-}
-
 static void conn_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
 {
-	if (c->state == CONN_CLOSED)
-		return;
+	uint32_t flags = 0;
+
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		c->flags |= CONN_READABLE;
+		flags |= CONN_READABLE;
 	if (ev & EPOLLRDHUP)
-		c->flags |= CONN_RDHUP;
+		flags |= CONN_RDHUP;
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-		c->flags |= CONN_WRITABLE;
-	conn_service(lp, c);
+		flags |= CONN_WRITABLE;
+	echo_event(&lp->echo, c, flags);
 }
 
 static void ep_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storage *ss)
@@ -265,19 +73,14 @@ static void ep_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storag
 
 	if (worker_admit(lp->w, fd, (const struct sockaddr *)ss, &ticket) < 0)
 		return;
-	c = conn_new(lp);
+	c = echo_open(&lp->echo, fd, &ticket);
 	if (c == NULL) {
 		worker_refuse_nomem(lp->w, fd, &ticket);
 		return;
 	}
-	c->fd = fd;
-	c->ticket = ticket;
-	c->state = CONN_ECHOING;
-	timer_insert(&lp->idle, &c->idle, lp->now);
-	lp->nconns++;
 	ev.data.ptr = c;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		conn_fail(lp, c, errno);
+		echo_close(&lp->echo, c, conn_errno_reason(errno));
 }
 
 /* ep_admit for a descriptor accepted without its address. */
@@ -312,7 +115,7 @@ static void ep_pause_accept(struct epoll_loop *lp, int err)
 	if (lp->accept_resume != 0)
 		return;
 	log_warnx("accept: %s; pausing accepts for %d ms (%lu connections open)", strerror(err),
-		  EP_ACCEPT_PAUSE, lp->nconns);
+		  EP_ACCEPT_PAUSE, lp->echo.nconns);
 	ep_stat(lp, STAT_accept_paused, 1);
 	ep_listeners_arm(lp, 0);
 	lp->accept_resume = lp->now + EP_ACCEPT_PAUSE;
@@ -370,15 +173,7 @@ static void ep_drain_start(struct epoll_loop *lp)
 		close(lp->listeners[i].fd);
 		lp->listeners[i].fd = -1;
 	}
-	log_info("draining %lu connections", lp->nconns);
-}
-
-static void ep_close_all(struct epoll_loop *lp, enum conn_close_reason why)
-{
-	struct timer_node *node;
-
-	while ((node = timer_first(&lp->idle)) != NULL)
-		conn_close(lp, conn_of(node), why);
+	log_info("draining %lu connections", lp->echo.nconns);
 }
 
 static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
@@ -400,40 +195,16 @@ static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
 	}
 }
 
-/* One more budget for each connection that still had data last turn. */
-static void ep_run_ready(struct epoll_loop *lp)
-{
-	struct conn *c = lp->ready, *next;
-
-	lp->ready = NULL;
-	lp->ready_tail = &lp->ready;
-	for (; c != NULL; c = next) {
-		next = c->next;
-		c->flags &= ~CONN_READY;
-		if (c->state == CONN_CLOSED)
-			conn_free(lp, c);
-		else
-			conn_service(lp, c);
-	}
-}
-
 static void ep_timers(struct epoll_loop *lp)
 {
-	struct timer_node *node;
-	struct conn *c;
-
-	while ((node = timer_expired(&lp->idle, lp->now)) != NULL)
-		conn_close(lp, conn_of(node), CLOSE_IDLE);
+	echo_expire(&lp->echo);
 	if (lp->accept_resume != 0 && lp->now >= lp->accept_resume && !lp->draining) {
 		lp->accept_resume = 0;
 		ep_listeners_arm(lp, 1);
 	}
 	if (lp->draining && lp->now >= lp->drain_deadline)
-		ep_close_all(lp, CLOSE_DRAIN);
-	while ((c = lp->closed) != NULL) {
-		lp->closed = c->next;
-		conn_free(lp, c);
-	}
+		echo_close_all(&lp->echo, CLOSE_DRAIN);
+	echo_reclaim(&lp->echo);
 }
 
 static int min_timeout(int a, int b)
@@ -449,10 +220,10 @@ static int ep_timeout(const struct epoll_loop *lp)
 {
 	int t;
 
-	if (lp->ready != NULL)
+	if (echo_has_ready(&lp->echo))
 		return 0;
 	/* At least once a second, so the heartbeat shows the supervisor we are alive. */
-	t = min_timeout(timer_next_ms(&lp->idle, lp->now), WORKER_HEARTBEAT_MS);
+	t = min_timeout(echo_next_timeout_ms(&lp->echo), WORKER_HEARTBEAT_MS);
 	if (lp->accept_resume != 0)
 		t = min_timeout(t, lp->accept_resume > lp->now ? (int)(lp->accept_resume - lp->now)
 							       : 0);
@@ -466,15 +237,22 @@ static int ep_timeout(const struct epoll_loop *lp)
 static int ep_setup(struct epoll_loop *lp, struct worker *w)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &lp->sig_kind};
+	struct echo_setup echo = {
+	    .io = {.recv = recv, .send = send, .close = close},
+	    .stats = w->stats,
+	    .limits = &w->limits,
+	    .idle_timeout_ms = (uint64_t)w->cfg->idle_timeout * 1000,
+	    .buf_size = CONN_BUF_SIZE,
+	    .spare_bufs = EP_SPARE_BUFS,
+	    .spare_conns = EP_SPARE_CONNS,
+	};
 
 	memset(lp, 0, sizeof(*lp));
 	lp->epfd = -1;
 	lp->w = w;
 	lp->sig_kind = EV_SIGNAL;
-	lp->ready_tail = &lp->ready;
 	lp->now = timer_now_ms();
-	timer_init(&lp->idle, (uint64_t)w->cfg->idle_timeout * 1000);
-	if (bufpool_init(&lp->bufs, CONN_BUF_SIZE, EP_SPARE_BUFS) < 0)
+	if (echo_init(&lp->echo, &echo, lp->now) < 0)
 		return -ENOMEM;
 	lp->listeners = calloc(w->nlisten, sizeof(*lp->listeners));
 	if (lp->listeners == NULL)
@@ -495,17 +273,7 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 
 static void ep_teardown(struct epoll_loop *lp)
 {
-	struct conn *c;
-
-	ep_close_all(lp, CLOSE_DRAIN);
-	ep_run_ready(lp);
-	ep_timers(lp);
-	while ((c = lp->spare) != NULL) {
-		lp->spare = c->next;
-		free(c);
-	}
-	bufpool_put(&lp->bufs, lp->rbuf);
-	bufpool_fini(&lp->bufs);
+	echo_fini(&lp->echo);
 	free(lp->listeners);
 	if (lp->epfd >= 0)
 		close(lp->epfd);
@@ -523,7 +291,7 @@ int loop_epoll_run(struct worker *w)
 		return EXIT_OSERR;
 	}
 	worker_ready(w);
-	while (!lp.draining || lp.nconns > 0) {
+	while (!lp.draining || lp.echo.nconns > 0) {
 		int n = epoll_wait(lp.epfd, events, EP_EVENTS, ep_timeout(&lp));
 
 		if (n < 0 && errno != EINTR) {
@@ -532,10 +300,11 @@ int loop_epoll_run(struct worker *w)
 			break;
 		}
 		lp.now = timer_now_ms();
+		lp.echo.now = lp.now;
 		stats_heartbeat(w->stats, lp.now);
 		for (int i = 0; i < n; i++)
 			ep_dispatch(&lp, &events[i]);
-		ep_run_ready(&lp);
+		echo_run_ready(&lp.echo);
 		ep_timers(&lp);
 	}
 	ep_teardown(&lp);

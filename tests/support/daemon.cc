@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -63,17 +64,54 @@ void KillAll(const std::vector<pid_t> &pids)
 			kill(p, SIGKILL);
 }
 
+// The program to exec and its arguments: echod's, under the wrapper if there is one.
+std::vector<std::string> EchodCommand(const std::vector<std::string> &args)
+{
+	std::vector<std::string> cmd = TestWrapper();
+	if (!cmd.empty() && cmd[0].find('/') == std::string::npos)
+		cmd[0] = FindProgram(cmd[0]);
+	cmd.push_back(ECHOD_BIN);
+	if (!TestWrapper().empty())
+		cmd.push_back("--seccomp=false");
+	cmd.insert(cmd.end(), args.begin(), args.end());
+	return cmd;
+}
+
 } // namespace
+
+const std::vector<std::string> &TestWrapper()
+{
+	static const std::vector<std::string> words = [] {
+		std::vector<std::string> w;
+		const char *env = getenv("ECHOD_TEST_WRAPPER");
+		std::istringstream in(env ? env : "");
+		for (std::string word; in >> word;)
+			w.push_back(word);
+		return w;
+	}();
+	return words;
+}
+
+int Scaled(int ms)
+{
+	static const double scale = [] {
+		const char *env = getenv("ECHOD_TEST_TIMEOUT_SCALE");
+		double v = env ? atof(env) : 1.0;
+		return v >= 1.0 ? v : 1.0;
+	}();
+	return int(ms * scale);
+}
 
 bool Daemon::Start(const std::vector<std::string> &args, int listeners, std::string *error)
 {
-	if (!proc_.Start(ECHOD_BIN, args, "", error))
+	std::vector<std::string> cmd = EchodCommand(args);
+	if (!proc_.Start(cmd[0], std::vector<std::string>(cmd.begin() + 1, cmd.end()), "", error))
 		return false;
-	int seen = proc_.WaitForStderrLines(kListening, listeners, kStartTimeoutMs);
+	int seen = proc_.WaitForStderrLines(kListening, listeners, Scaled(kStartTimeoutMs));
 	if (seen != listeners) {
 		*error = "expected " + std::to_string(listeners) + " '" + kListening +
 			 "' lines, saw " + std::to_string(seen);
-	} else if (!proc_.WaitForStderr("echod: ready", kStartTimeoutMs)) {
+	} else if (!proc_.WaitForStderr("echod: ready", Scaled(kStartTimeoutMs))) {
 		*error = "no 'echod: ready' line";
 	} else if (ParsePorts(error)) {
 		return true;
@@ -120,7 +158,8 @@ void Daemon::Stop(int grace_ms)
 	}
 	std::vector<pid_t> workers = Workers();
 	proc_.Signal(SIGTERM);
-	if (!proc_.WaitExit(grace_ms)) {
+	if (!proc_.WaitExit(Scaled(grace_ms))) {
+		killed_ = true;
 		kill(pid(), SIGSTOP); // no respawn between the snapshot and the kill
 		std::vector<pid_t> now = Workers();
 		workers.insert(workers.end(), now.begin(), now.end());
@@ -130,9 +169,29 @@ void Daemon::Stop(int grace_ms)
 	proc_.Stop(0);
 }
 
+std::string Daemon::StopProblem()
+{
+	if (proc_.pid() <= 0)
+		return "";
+	if (killed_)
+		return "echod did not stop on SIGTERM; it was killed";
+	std::optional<int> status = proc_.WaitExit(0);
+	if (!status)
+		return "echod is still running";
+	if (*status != 0)
+		return "echod exited with status " + std::to_string(*status);
+	std::istringstream lines(proc_.Stderr());
+	for (std::string line; std::getline(lines, line);)
+		if (line.find(") exited with status ") != std::string::npos)
+			return line;
+	return "";
+}
+
 RunResult RunEchod(const std::vector<std::string> &args, int timeout_ms)
 {
-	return RunProgram(ECHOD_BIN, args, "", timeout_ms);
+	std::vector<std::string> cmd = EchodCommand(args);
+	return RunProgram(cmd[0], std::vector<std::string>(cmd.begin() + 1, cmd.end()), "",
+			  Scaled(timeout_ms));
 }
 
 std::vector<std::string> BuiltBackends(std::string *error)

@@ -16,6 +16,15 @@ namespace e2e
 
 constexpr int kStartTimeoutMs = 10000;
 
+// ECHOD_TEST_WRAPPER: a command line (words split at spaces) that every echod the
+// tests start runs under, e.g. "valgrind --error-exitcode=99 --log-file=DIR/%p".
+// Its own system calls would trip the worker's filter, so echod gets
+// --seccomp=false then. Empty when unset.
+const std::vector<std::string> &TestWrapper();
+// ECHOD_TEST_TIMEOUT_SCALE: waits on the daemon (start, stop, log lines, exit) last
+// that many times longer, for a wrapper that slows echod down. Returns ms scaled.
+int Scaled(int ms);
+
 class Daemon
 {
       public:
@@ -47,7 +56,7 @@ class Daemon
 	}
 	bool WaitForLog(const std::string &needle, int timeout_ms) const
 	{
-		return proc_.WaitForStderr(needle, timeout_ms);
+		return proc_.WaitForStderr(needle, Scaled(timeout_ms));
 	}
 	bool Signal(int sig)
 	{
@@ -55,7 +64,7 @@ class Daemon
 	}
 	std::optional<int> WaitExit(int timeout_ms)
 	{
-		return proc_.WaitExit(timeout_ms);
+		return proc_.WaitExit(Scaled(timeout_ms));
 	}
 
 	// Direct children named "echod: worker N", sorted.
@@ -64,12 +73,17 @@ class Daemon
 	long WorkersRssKb() const;
 	// SIGTERM, a bounded wait, then SIGKILL for the supervisor and its workers.
 	void Stop(int grace_ms = 3000);
+	// After Stop: "" when echod stopped as it must, else what went wrong: it needed
+	// SIGKILL, exited non-zero, or a worker did (a sanitizer's or valgrind's verdict
+	// lands there, as --error-exitcode or LeakSanitizer's status).
+	std::string StopProblem();
 
       private:
 	bool ParsePorts(std::string *error);
 
 	Process proc_;
 	std::vector<int> ports_;
+	bool killed_ = false;
 };
 
 // Runs echod to completion with args (killed after timeout_ms).

@@ -25,7 +25,13 @@ void BackendTest::SetUp()
 
 void BackendTest::TearDown()
 {
-	daemons_.clear(); // each one stops its daemon, SIGKILL after a bounded wait
+	// Each daemon must stop on TERM, exit 0, and none of its workers exit non-zero:
+	// that is where a sanitizer's or valgrind's verdict shows.
+	for (auto &d : daemons_) {
+		d->Stop();
+		EXPECT_EQ(d->StopProblem(), "") << d->Log();
+	}
+	daemons_.clear();
 }
 
 Daemon *BackendTest::StartDaemon(const std::vector<std::string> &extra, int workers,
