@@ -176,10 +176,6 @@ static int set_listen(struct config *cfg, const char *value, char *why, size_t w
 
 	if (listen_parse(value, &spec, reason, sizeof(reason)) < 0)
 		goto bad;
-	if (spec.proto == LISTEN_UDP) {
-		snprintf(reason, sizeof(reason), "UDP listeners are not supported yet");
-		goto bad;
-	}
 	if (spec.service != SERVICE_ECHO) {
 		snprintf(reason, sizeof(reason), "service '%s' is not supported yet (only echo)",
 			 listen_service_name(spec.service));

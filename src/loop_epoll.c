@@ -25,6 +25,7 @@
 
 #include "echod/conn.h"
 #include "echod/log.h"
+#include "echod/udp.h"
 #include "echod/worker.h"
 
 #define EP_EVENTS        512
@@ -58,6 +59,9 @@ struct epoll_loop {
 	uint64_t accept_resume;     /* ms; 0 while accepting */
 	int draining;
 	uint64_t drain_deadline;
+	struct udp_worker udp;      /* UDP listeners: see ep_udp_setup */
+	struct udp_sock *udps;
+	unsigned nudp;
 };
 
 static struct conn *conn_of(struct timer_node *node)
@@ -350,6 +354,45 @@ static void ep_accept(struct epoll_loop *lp, struct ep_listener *l)
 	}
 }
 
+/* UDP sockets: level-triggered (a budget left unfinished is simply reported again),
+ * exclusive when every worker shares them. Nothing to drain: closed on TERM. */
+static int ep_udp_setup(struct epoll_loop *lp)
+{
+	struct worker *w = lp->w;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < w->nlisten; i++)
+		n += w->listen_specs[i].proto == LISTEN_UDP;
+	if (n == 0)
+		return 0;
+	lp->udps = calloc(n, sizeof(*lp->udps));
+	if (lp->udps == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < w->nlisten; i++) {
+		struct udp_sock *u = &lp->udps[lp->nudp];
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = u};
+
+		if (w->listen_specs[i].proto != LISTEN_UDP)
+			continue;
+		*u = (struct udp_sock){EV_UDP, w->listen_fds[i], w->listen_specs[i].service};
+		lp->nudp++;
+		if (w->shared_listeners)
+			ev.events |= EPOLLEXCLUSIVE;
+		if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, u->fd, &ev) < 0)
+			return -errno;
+	}
+	return udp_worker_init(&lp->udp, w, 1);
+}
+
+static void ep_udp_close(struct epoll_loop *lp)
+{
+	for (unsigned i = 0; i < lp->nudp; i++) {
+		if (lp->udps[i].fd >= 0)
+			close(lp->udps[i].fd);
+		lp->udps[i].fd = -1;
+	}
+}
+
 /* TERM: accept nothing more, go on echoing until every peer closed or time is up. */
 static void ep_drain_start(struct epoll_loop *lp)
 {
@@ -364,12 +407,15 @@ static void ep_drain_start(struct epoll_loop *lp)
 	for (unsigned i = 0; i < lp->nlisten; i++) {
 		int fd;
 
+		if (lp->listeners[i].fd < 0)
+			continue;
 		while ((fd = accept4(lp->listeners[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
 		       0)
 			ep_admit_peer(lp, fd);
 		close(lp->listeners[i].fd);
 		lp->listeners[i].fd = -1;
 	}
+	ep_udp_close(lp);
 	log_info("draining %lu connections", lp->nconns);
 }
 
@@ -396,6 +442,9 @@ static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
 	case EV_SIGNAL:
 		if (worker_signal(lp->w))
 			ep_drain_start(lp);
+		break;
+	case EV_UDP: /* level-triggered: a budget left unfinished is reported again */
+		udp_serve(&lp->udp, ev->data.ptr, lp->now);
 		break;
 	}
 }
@@ -482,7 +531,7 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 	lp->nlisten = w->nlisten;
 	for (unsigned i = 0; i < w->nlisten; i++) {
 		lp->listeners[i].kind = EV_LISTENER;
-		lp->listeners[i].fd = w->listen_fds[i];
+		lp->listeners[i].fd = w->listen_specs[i].proto == LISTEN_TCP ? w->listen_fds[i] : -1;
 	}
 	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (lp->epfd < 0)
@@ -490,7 +539,7 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) < 0)
 		return -errno;
 	ep_listeners_arm(lp, 1);
-	return 0;
+	return ep_udp_setup(lp);
 }
 
 static void ep_teardown(struct epoll_loop *lp)
@@ -506,6 +555,9 @@ static void ep_teardown(struct epoll_loop *lp)
 	}
 	bufpool_put(&lp->bufs, lp->rbuf);
 	bufpool_fini(&lp->bufs);
+	ep_udp_close(lp);
+	udp_worker_fini(&lp->udp);
+	free(lp->udps);
 	free(lp->listeners);
 	if (lp->epfd >= 0)
 		close(lp->epfd);

@@ -830,7 +830,10 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	lp->nlisten = w->nlisten;
 	for (unsigned i = 0; i < w->nlisten; i++) {
 		lp->listeners[i].fd = (uint64_t)w->listen_fds[i];
-		ur_arm_accept(lp, &lp->listeners[i]);
+		if (w->listen_specs[i].proto == LISTEN_UDP)
+			lp->listeners[i].closed = 1; /* not served by this backend yet */
+		else
+			ur_arm_accept(lp, &lp->listeners[i]);
 	}
 	ur_arm_signal(lp);
 	return 0;

@@ -22,7 +22,7 @@ extern "C" {
 #define WORKER_HEARTBEAT_MS 1000
 
 /* First int of whatever a backend keeps in its event data. */
-enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL };
+enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL, EV_UDP, EV_SVC };
 
 struct worker {
 	const struct config *cfg;
@@ -31,6 +31,7 @@ struct worker {
 	struct stats_slot *stats;
 	struct limits limits;
 	int *listen_fds;
+	const struct listen_spec *listen_specs; /* per listener: protocol and service */
 	unsigned nlisten;
 	int shared_listeners;        /* sockets shared by all workers: EPOLLEXCLUSIVE */
 	int sigfd;                   /* TERM/INT: drain */

@@ -366,7 +366,7 @@ INSTANTIATE_TEST_SUITE_P(
 	BadArgs{"StrayArgument", {"stray"}, {"unexpected argument 'stray'"}},
 	BadArgs{"LoneDash", {"-"}, {"unexpected argument '-'"}},
 	BadArgs{"ArgumentAfterDoubleDash", {"--", "stray"}, {"unexpected argument 'stray'"}},
-	BadArgs{"UdpListener", {"-l", "udp::7"}, {"--listen", "'udp::7'", "not supported yet"}},
+	BadArgs{"UdpDiscard", {"-l", "udp::9/discard"}, {"--listen", "'udp::9/discard'", "not supported yet"}},
 	BadArgs{
 	    "ChargenService", {"-l", ":7/chargen"}, {"--listen", "'chargen'", "not supported yet"}},
 	BadArgs{"BadListenPort", {"-l", "127.0.0.1:99999"}, {"--listen", "'127.0.0.1:99999'"}},
@@ -506,7 +506,7 @@ INSTANTIATE_TEST_SUITE_P(
 	BadFile{"MissingEquals", "\nworkers 3\n", 2, {"name = value"}},
 	BadFile{"HelpIsCommandLineOnly", "help = true\n", 1, {"help", "command line only"}},
 	BadFile{"ConfigIsCommandLineOnly", "config = /etc/x\n", 1, {"config", "command line"}},
-	BadFile{"UdpListener", "listen = udp::7\n", 1, {"listen", "not supported yet"}},
+	BadFile{"UdpDiscard", "listen = udp::9/discard\n", 1, {"listen", "not supported yet"}},
 	BadFile{"VerboseNotBool", "verbose = loud\n", 1, {"verbose", "'loud'"}},
 	BadFile{"LineTooLong", "workers = 2\n#" + std::string(2000, 'x') + "\n", 2, {"too long"}}),
     [](const ::testing::TestParamInfo<BadFile> &info) { return info.param.name; });
