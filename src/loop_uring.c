@@ -32,6 +32,7 @@
 
 #include "echod/conn.h"
 #include "echod/log.h"
+#include "echod/udp_uring.h"
 #include "echod/worker.h"
 
 #define UR_SQ_ENTRIES   1024
@@ -44,7 +45,8 @@
 #define UR_SPARE_CTX    64
 
 /* What a CQE is about: the low 3 bits of user_data, beside an 8-aligned pointer. */
-enum ur_op { UR_ACCEPT = 1, UR_RECV, UR_SEND, UR_CANCEL, UR_SIGNAL, UR_IGNORE };
+enum ur_op { UR_ACCEPT = 1, UR_RECV, UR_SEND, UR_CANCEL, UR_SIGNAL, UR_IGNORE,
+	     UR_EXT = UDP_URING_OP /* UDP and the small services: their own files */ };
 
 /* Connection flags (ur_conn.uflags). */
 #define UR_RECV_ARMED 0x01  /* a multishot recv is in flight */
@@ -113,6 +115,7 @@ struct uring_loop {
 	uint64_t accept_resume;
 	int draining;
 	uint64_t drain_deadline;
+	struct udp_uring *udp;      /* NULL without UDP listeners */
 };
 
 static uint64_t ud_pack(enum ur_op op, const void *ptr)
@@ -663,6 +666,7 @@ static void ur_drain_start(struct uring_loop *lp)
 			ur_close_listener(lp, l);
 		}
 	}
+	udp_uring_close(lp->udp);
 	log_info("draining %lu connections", lp->nconns);
 }
 
@@ -728,6 +732,9 @@ static void ur_dispatch(struct uring_loop *lp, struct io_uring_cqe *cqe)
 		on_signal(lp, cqe);
 		break;
 	case UR_IGNORE:
+		break;
+	case UR_EXT:
+		udp_uring_complete(lp->udp, ptr, cqe, lp->now);
 		break;
 	}
 }
@@ -831,12 +838,12 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	for (unsigned i = 0; i < w->nlisten; i++) {
 		lp->listeners[i].fd = (uint64_t)w->listen_fds[i];
 		if (w->listen_specs[i].proto == LISTEN_UDP)
-			lp->listeners[i].closed = 1; /* not served by this backend yet */
+			lp->listeners[i].closed = 1; /* udp_uring's */
 		else
 			ur_arm_accept(lp, &lp->listeners[i]);
 	}
 	ur_arm_signal(lp);
-	return 0;
+	return udp_uring_setup(&lp->udp, &lp->ring, w);
 }
 
 static void ur_teardown(struct uring_loop *lp)
@@ -845,6 +852,8 @@ static void ur_teardown(struct uring_loop *lp)
 
 	if (lp->ring_ok)
 		io_uring_queue_exit(&lp->ring); /* cancels and waits for whatever is left */
+	udp_uring_free(lp->udp);
+	lp->udp = NULL;
 	while ((x = lp->spare_ctx) != NULL) {
 		lp->spare_ctx = x->next_free;
 		free(x);

@@ -22,7 +22,7 @@ extern "C" {
 #define WORKER_HEARTBEAT_MS 1000
 
 /* First int of whatever a backend keeps in its event data. */
-enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL, EV_UDP, EV_SVC };
+enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL, EV_UDP, EV_UDP_SEND, EV_SVC };
 
 struct worker {
 	const struct config *cfg;

@@ -15,16 +15,7 @@ namespace e2e
 namespace
 {
 
-class UdpTest : public BackendTest
-{
-      protected:
-	void SetUp() override
-	{
-		BackendTest::SetUp();
-		if (backend() == "io_uring")
-			GTEST_SKIP() << "UDP is not served by the io_uring backend yet";
-	}
-};
+using UdpTest = BackendTest;
 ECHOD_INSTANTIATE_BACKENDS(UdpTest);
 
 constexpr int kTimeoutMs = 10000;
@@ -50,9 +41,9 @@ TEST_P(UdpTest, RandomSizesUpToTheMaximumAreAnsweredIdentically)
 		ASSERT_EQ(back.size(), msg.size());
 		ASSERT_TRUE(back == msg) << "datagram of " << sizes[i] << " bytes came back changed";
 	}
-	auto c = Counters(d, kTimeoutMs);
-	EXPECT_EQ(c["udp_out"], sizes.size());
-	EXPECT_EQ(c["udp_in"], sizes.size());
+	// io_uring counts an answer when its send completes, which may be after it arrived.
+	EXPECT_EQ(WaitCounter(d, "udp_out", sizes.size(), kTimeoutMs), sizes.size());
+	EXPECT_EQ(Counters(d, kTimeoutMs)["udp_in"], sizes.size());
 }
 
 TEST_P(UdpTest, SourcePortBelow1024IsNotAnsweredButCounted)
@@ -60,7 +51,10 @@ TEST_P(UdpTest, SourcePortBelow1024IsNotAnsweredButCounted)
 	Daemon *d = START_UDP({}, 1);
 	ASSERT_NE(d, nullptr);
 	std::string error, back;
-	Fd low = UdpSocket(kLoopback, 1023, &error);
+	// Port 1023 on the first loopback address no test running beside this one holds.
+	Fd low;
+	for (int host = 1; host < 64 && !low.valid(); host++)
+		low = UdpSocket("127.0.0." + std::to_string(host), 1023, &error);
 	ASSERT_TRUE(low.valid()) << error;
 	ASSERT_TRUE(UdpSendTo(low.get(), kLoopback, d->port(), "from a server port"));
 	EXPECT_EQ(WaitCounter(d, "udp_refused_port", 1, kTimeoutMs), 1u) << d->Log();
