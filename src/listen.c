@@ -362,12 +362,9 @@ void listen_close_all(struct listener_set *set)
 static int adopt_one(struct listener *l, const struct sd_socket *s, char *why, size_t whylen)
 {
 	enum listen_service service = SERVICE_ECHO;
+	int rc;
 
-	if (s->type != SOCK_STREAM) {
-		snprintf(why, whylen, "socket %d from systemd is a datagram socket: UDP echo is not "
-				      "supported yet", s->fd);
-		return -1;
-	}
+	l->spec.proto = s->type == SOCK_DGRAM ? LISTEN_UDP : LISTEN_TCP;
 	/* FileDescriptorName= may name a service; other names (the unit's) mean echo. */
 	if (parse_service(s->name, &service) == 0 && service != SERVICE_ECHO) {
 		snprintf(why, whylen, "socket %d from systemd is named '%s': that service is not "
@@ -380,8 +377,13 @@ static int adopt_one(struct listener *l, const struct sd_socket *s, char *why, s
 		snprintf(why, whylen, "getsockname(%d): %s", s->fd, strerror(errno));
 		return -1;
 	}
-	memcpy(l->name, "tcp ", 4);
+	memcpy(l->name, l->spec.proto == LISTEN_UDP ? "udp " : "tcp ", 4);
 	net_format_addr((struct sockaddr *)&l->addr, l->addrlen, l->name + 4, sizeof(l->name) - 4);
+	if (l->spec.proto == LISTEN_UDP &&
+	    (rc = udp_socket_options(s->fd, l->addr.ss_family)) < 0) {
+		snprintf(why, whylen, "socket %d from systemd: %s", s->fd, strerror(-rc));
+		return -1;
+	}
 	l->fds = malloc(sizeof(int));
 	if (l->fds == NULL) {
 		snprintf(why, whylen, "out of memory");

@@ -67,7 +67,17 @@ void KillAll(const std::vector<pid_t> &pids)
 
 bool Daemon::Start(const std::vector<std::string> &args, int listeners, std::string *error)
 {
-	if (!proc_.Start(ECHOD_BIN, args, "", error))
+	return StartWrapped({}, args, listeners, error);
+}
+
+bool Daemon::StartWrapped(const std::vector<std::string> &wrapper,
+			  const std::vector<std::string> &args, int listeners, std::string *error)
+{
+	std::vector<std::string> full(wrapper.begin() + (wrapper.empty() ? 0 : 1), wrapper.end());
+	if (!wrapper.empty())
+		full.push_back(ECHOD_BIN);
+	full.insert(full.end(), args.begin(), args.end());
+	if (!proc_.Start(wrapper.empty() ? ECHOD_BIN : wrapper[0], full, "", error))
 		return false;
 	int seen = proc_.WaitForStderrLines(kListening, listeners, kStartTimeoutMs);
 	if (seen != listeners) {
