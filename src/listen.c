@@ -366,9 +366,10 @@ static int adopt_one(struct listener *l, const struct sd_socket *s, char *why, s
 
 	l->spec.proto = s->type == SOCK_DGRAM ? LISTEN_UDP : LISTEN_TCP;
 	/* FileDescriptorName= may name a service; other names (the unit's) mean echo. */
-	if (parse_service(s->name, &service) == 0 && service != SERVICE_ECHO) {
-		snprintf(why, whylen, "socket %d from systemd is named '%s': that service is not "
-				      "supported yet", s->fd, s->name);
+	if (parse_service(s->name, &service) == 0 && service == SERVICE_REVERSE &&
+	    l->spec.proto == LISTEN_UDP) {
+		snprintf(why, whylen, "datagram socket %d from systemd is named 'reverse': the "
+				      "reverse service is TCP only", s->fd);
 		return -1;
 	}
 	l->spec.service = service;

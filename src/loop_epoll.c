@@ -25,6 +25,7 @@
 
 #include "echod/conn.h"
 #include "echod/log.h"
+#include "echod/service.h"
 #include "echod/udp.h"
 #include "echod/worker.h"
 
@@ -38,6 +39,7 @@
 struct ep_listener {
 	int kind;                   /* EV_LISTENER */
 	int fd;
+	enum listen_service service; /* not echo: the connection is service.c's */
 };
 
 struct epoll_loop {
@@ -62,6 +64,7 @@ struct epoll_loop {
 	struct udp_worker udp;      /* UDP listeners: see ep_udp_setup */
 	struct udp_sock *udps;
 	unsigned nudp;
+	struct svc_set svc;         /* TCP connections of the other services */
 };
 
 static struct conn *conn_of(struct timer_node *node)
@@ -295,6 +298,28 @@ static void ep_admit_peer(struct epoll_loop *lp, int fd)
 	ep_admit(lp, fd, &ss);
 }
 
+/* A connection for another service than echo: service.c runs it, on the same edges. */
+static void ep_svc_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storage *ss,
+			 enum listen_service service)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	struct svc_conn *c;
+
+	if (ss == NULL) {
+		if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
+			memset(&peer, 0, sizeof(peer));
+		ss = &peer;
+	}
+	c = svc_accept(&lp->svc, fd, (const struct sockaddr *)ss, service, lp->now);
+	if (c == NULL)
+		return;
+	ev.data.ptr = c;
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		svc_fail(&lp->svc, c, errno);
+}
+
 static void ep_listeners_arm(struct epoll_loop *lp, int on)
 {
 	for (unsigned i = 0; i < lp->nlisten; i++) {
@@ -330,7 +355,10 @@ static void ep_accept(struct epoll_loop *lp, struct ep_listener *l)
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			ep_admit(lp, fd, &ss);
+			if (l->service != SERVICE_ECHO)
+				ep_svc_admit(lp, fd, &ss, l->service);
+			else
+				ep_admit(lp, fd, &ss);
 			continue;
 		}
 		switch (errno) {
@@ -410,8 +438,12 @@ static void ep_drain_start(struct epoll_loop *lp)
 		if (lp->listeners[i].fd < 0)
 			continue;
 		while ((fd = accept4(lp->listeners[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
-		       0)
-			ep_admit_peer(lp, fd);
+		       0) {
+			if (lp->listeners[i].service != SERVICE_ECHO)
+				ep_svc_admit(lp, fd, NULL, lp->listeners[i].service);
+			else
+				ep_admit_peer(lp, fd);
+		}
 		close(lp->listeners[i].fd);
 		lp->listeners[i].fd = -1;
 	}
@@ -446,6 +478,11 @@ static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
 	case EV_UDP: /* level-triggered: a budget left unfinished is reported again */
 		udp_serve(&lp->udp, ev->data.ptr, lp->now);
 		break;
+	case EV_SVC:
+		svc_event(&lp->svc, ev->data.ptr, ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR),
+			  ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR), ev->events & EPOLLRDHUP,
+			  lp->now);
+		break;
 	}
 }
 
@@ -479,6 +516,7 @@ static void ep_timers(struct epoll_loop *lp)
 	}
 	if (lp->draining && lp->now >= lp->drain_deadline)
 		ep_close_all(lp, CLOSE_DRAIN);
+	svc_tick(&lp->svc, lp->now, lp->draining && lp->now >= lp->drain_deadline);
 	while ((c = lp->closed) != NULL) {
 		lp->closed = c->next;
 		conn_free(lp, c);
@@ -502,6 +540,7 @@ static int ep_timeout(const struct epoll_loop *lp)
 		return 0;
 	/* At least once a second, so the heartbeat shows the supervisor we are alive. */
 	t = min_timeout(timer_next_ms(&lp->idle, lp->now), WORKER_HEARTBEAT_MS);
+	t = min_timeout(t, svc_next_ms(&lp->svc, lp->now));
 	if (lp->accept_resume != 0)
 		t = min_timeout(t, lp->accept_resume > lp->now ? (int)(lp->accept_resume - lp->now)
 							       : 0);
@@ -532,7 +571,10 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 	for (unsigned i = 0; i < w->nlisten; i++) {
 		lp->listeners[i].kind = EV_LISTENER;
 		lp->listeners[i].fd = w->listen_specs[i].proto == LISTEN_TCP ? w->listen_fds[i] : -1;
+		lp->listeners[i].service = w->listen_specs[i].service;
 	}
+	if (svc_init(&lp->svc, w, NULL, NULL) < 0)
+		return -ENOMEM;
 	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (lp->epfd < 0)
 		return -errno;
@@ -557,6 +599,7 @@ static void ep_teardown(struct epoll_loop *lp)
 	bufpool_fini(&lp->bufs);
 	ep_udp_close(lp);
 	udp_worker_fini(&lp->udp);
+	svc_fini(&lp->svc);
 	free(lp->udps);
 	free(lp->listeners);
 	if (lp->epfd >= 0)
@@ -575,7 +618,7 @@ int loop_epoll_run(struct worker *w)
 		return EXIT_OSERR;
 	}
 	worker_ready(w);
-	while (!lp.draining || lp.nconns > 0) {
+	while (!lp.draining || lp.nconns > 0 || svc_busy(&lp.svc) > 0) {
 		int n = epoll_wait(lp.epfd, events, EP_EVENTS, ep_timeout(&lp));
 
 		if (n < 0 && errno != EINTR) {

@@ -32,6 +32,7 @@
 
 #include "echod/conn.h"
 #include "echod/log.h"
+#include "echod/service.h"
 #include "echod/udp_uring.h"
 #include "echod/worker.h"
 
@@ -60,6 +61,7 @@ struct ur_listener {
 	uint64_t fd;        /* 64-bit so the array stays 8-aligned for user_data */
 	int armed;
 	int closed;
+	int service;        /* enum listen_service; not echo: service.c's connection */
 };
 
 /* The iovecs of a multi-buffer sendmsg, alive while it is in flight. */
@@ -116,6 +118,7 @@ struct uring_loop {
 	int draining;
 	uint64_t drain_deadline;
 	struct udp_uring *udp;      /* NULL without UDP listeners */
+	struct svc_set svc;         /* TCP connections of the other services */
 };
 
 static uint64_t ud_pack(enum ur_op op, const void *ptr)
@@ -556,6 +559,67 @@ static void ur_feed_starved(struct uring_loop *lp)
 	}
 }
 
+/* ---- the other services: service.c's connections, driven by multishot poll ---- */
+
+static void ur_svc_arm(struct uring_loop *lp, struct svc_conn *c)
+{
+	struct io_uring_sqe *sqe = ur_sqe(lp, UR_EXT, c);
+
+	/* Edge-triggered, as service.c expects: a CQE per wake-up of the socket. */
+	io_uring_prep_poll_multishot(sqe, c->fd, POLLIN | POLLOUT | POLLRDHUP);
+	c->refs++;
+}
+
+/* service.c closes a connection: its poll must end before the struct is freed. */
+static void ur_svc_closing(void *arg, struct svc_conn *c)
+{
+	struct uring_loop *lp = arg;
+
+	if (c->refs > 0)
+		io_uring_prep_cancel64(ur_sqe(lp, UR_IGNORE, NULL), ud_pack(UR_EXT, c), 0);
+}
+
+static void on_svc_poll(struct uring_loop *lp, struct svc_conn *c, struct io_uring_cqe *cqe)
+{
+	int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+	unsigned ev = cqe->res > 0 ? (unsigned)cqe->res : 0;
+
+	if (!more)
+		c->refs--;
+	if (c->flags & SVC_CLOSED)
+		return; /* freed by svc_tick once refs is 0 */
+	if (cqe->res < 0 && cqe->res != -ECANCELED) {
+		svc_fail(&lp->svc, c, -cqe->res);
+		return;
+	}
+	svc_event(&lp->svc, c, ev & (POLLIN | POLLRDHUP | POLLHUP | POLLERR),
+		  ev & (POLLOUT | POLLHUP | POLLERR), ev & POLLRDHUP, lp->now);
+	if (!more && !(c->flags & SVC_CLOSED))
+		ur_svc_arm(lp, c);
+}
+
+static void ur_svc_admit(struct uring_loop *lp, int fd, int service)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const struct sockaddr *peer = NULL;
+	struct svc_conn *c;
+
+	if (lp->w->limits.max_per_ip > 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		peer = (const struct sockaddr *)&ss;
+	c = svc_accept(&lp->svc, fd, peer, (enum listen_service)service, lp->now);
+	if (c != NULL)
+		ur_svc_arm(lp, c);
+}
+
+static void on_ext(struct uring_loop *lp, void *ptr, struct io_uring_cqe *cqe)
+{
+	if (*(int *)ptr == EV_SVC)
+		on_svc_poll(lp, ptr, cqe);
+	else
+		udp_uring_complete(lp->udp, ptr, cqe, lp->now);
+}
+
 /* ---- accepting ---- */
 
 static void ur_arm_accept(struct uring_loop *lp, struct ur_listener *l)
@@ -604,8 +668,12 @@ static void ur_close_listener(struct uring_loop *lp, struct ur_listener *l)
 
 	if (l->closed)
 		return;
-	while ((fd = accept4((int)l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
-		ur_admit(lp, fd);
+	while ((fd = accept4((int)l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		if (l->service != SERVICE_ECHO)
+			ur_svc_admit(lp, fd, l->service);
+		else
+			ur_admit(lp, fd);
+	}
 	close((int)l->fd);
 	l->closed = 1;
 }
@@ -614,7 +682,9 @@ static void on_accept(struct uring_loop *lp, struct ur_listener *l, struct io_ur
 {
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		l->armed = 0;
-	if (cqe->res >= 0) {
+	if (cqe->res >= 0 && l->service != SERVICE_ECHO) {
+		ur_svc_admit(lp, cqe->res, l->service);
+	} else if (cqe->res >= 0) {
 		ur_admit(lp, cqe->res); /* accepted is accepted, draining or not */
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
 		   cqe->res == -ENOMEM) {
@@ -702,6 +772,7 @@ static void ur_timers(struct uring_loop *lp)
 	}
 	if (lp->draining && lp->now >= lp->drain_deadline)
 		ur_close_all(lp, CLOSE_DRAIN);
+	svc_tick(&lp->svc, lp->now, lp->draining && lp->now >= lp->drain_deadline);
 }
 
 static void ur_dispatch(struct uring_loop *lp, struct io_uring_cqe *cqe)
@@ -734,16 +805,18 @@ static void ur_dispatch(struct uring_loop *lp, struct io_uring_cqe *cqe)
 	case UR_IGNORE:
 		break;
 	case UR_EXT:
-		udp_uring_complete(lp->udp, ptr, cqe, lp->now);
+		on_ext(lp, ptr, cqe);
 		break;
 	}
 }
 
 static int ur_timeout_ms(const struct uring_loop *lp)
 {
-	int t = timer_next_ms(&lp->idle, lp->now);
+	int t = timer_next_ms(&lp->idle, lp->now), st = svc_next_ms(&lp->svc, lp->now);
 	uint64_t other = lp->now + WORKER_HEARTBEAT_MS; /* the supervisor's watchdog */
 
+	if (st >= 0 && (t < 0 || st < t))
+		t = st;
 	if (lp->accept_resume != 0 && lp->accept_resume < other)
 		other = lp->accept_resume;
 	if (lp->draining && lp->drain_deadline < other)
@@ -758,7 +831,7 @@ static int ur_timeout_ms(const struct uring_loop *lp)
 
 static int ur_done(const struct uring_loop *lp)
 {
-	if (!lp->draining || lp->nconns > 0 || lp->nzombies > 0)
+	if (!lp->draining || lp->nconns > 0 || lp->nzombies > 0 || svc_busy(&lp->svc) > 0)
 		return 0;
 	for (unsigned i = 0; i < lp->nlisten; i++)
 		if (!lp->listeners[i].closed)
@@ -835,8 +908,11 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	if (lp->listeners == NULL)
 		return -ENOMEM;
 	lp->nlisten = w->nlisten;
+	if (svc_init(&lp->svc, w, ur_svc_closing, lp) < 0)
+		return -ENOMEM;
 	for (unsigned i = 0; i < w->nlisten; i++) {
 		lp->listeners[i].fd = (uint64_t)w->listen_fds[i];
+		lp->listeners[i].service = (int)w->listen_specs[i].service;
 		if (w->listen_specs[i].proto == LISTEN_UDP)
 			lp->listeners[i].closed = 1; /* udp_uring's */
 		else
@@ -854,6 +930,7 @@ static void ur_teardown(struct uring_loop *lp)
 		io_uring_queue_exit(&lp->ring); /* cancels and waits for whatever is left */
 	udp_uring_free(lp->udp);
 	lp->udp = NULL;
+	svc_fini(&lp->svc);
 	while ((x = lp->spare_ctx) != NULL) {
 		lp->spare_ctx = x->next_free;
 		free(x);

@@ -554,7 +554,11 @@ static void sv_open(struct supervisor *sv)
 			      sizeof(why))) < 0)
 		fatalx(-n, "--metrics: %s", why);
 	for (unsigned i = 0; i < sv->ls.n; i++)
-		log_msg(LOG_LVL_NOTICE, "listening on %s workers=%u backend=%s%s", sv->ls.v[i].name,
+		log_msg(LOG_LVL_NOTICE, "listening on %s%s%s workers=%u backend=%s%s",
+			sv->ls.v[i].name, sv->ls.v[i].spec.service != SERVICE_ECHO ? " service=" : "",
+			sv->ls.v[i].spec.service != SERVICE_ECHO
+				? listen_service_name(sv->ls.v[i].spec.service)
+				: "",
 			sv->cfg.workers, config_backend_name(sv->backend),
 			sv->ls.shared ? " (socket activation)" : "");
 	if (sv->metrics.fd >= 0)

@@ -10,6 +10,7 @@
 
 #include "echod/log.h"
 #include "echod/net.h"
+#include "echod/service.h"
 #include "echod/stats.h"
 #include "echod/worker.h"
 
@@ -229,11 +230,11 @@ ssize_t udp_handle(struct udp_worker *u, enum listen_service service, const stru
 	enum udp_verdict v = udp_guard(src, srclen);
 	uint8_t key[16];
 
-	(void)buf;
-	(void)cap;
 	stats_add(u->w->stats, STAT_udp_in, 1);
 	stats_add(u->w->stats, STAT_msgs, 1);
 	stats_add(u->w->stats, STAT_bytes_in, len);
+	if (service == SERVICE_DISCARD)
+		return -1; /* nothing goes out: nothing to guard */
 	if (v == UDP_ANSWER) {
 		net_addr_key(src, key);
 		if (!udp_rate_take(&u->rate, key, now_ms))
@@ -243,10 +244,7 @@ ssize_t udp_handle(struct udp_worker *u, enum listen_service service, const stru
 		udp_refuse(u, v, src, srclen, now_ms);
 		return -1;
 	}
-	switch (service) {
-	default:
-		return (ssize_t)len;
-	}
+	return svc_udp_answer(service, &u->chargen_pos, buf, len, cap);
 }
 
 size_t udp_reply_control(const void *ctl, size_t ctllen, void *out, size_t outcap)

@@ -79,7 +79,7 @@ struct udp_worker {
 	struct udp_ratelimit rate;
 	uint64_t since[4];         /* refusals by verdict since the last log line */
 	uint64_t next_log;         /* ms */
-	uint32_t chargen_line;     /* where the next chargen answer starts */
+	uint32_t chargen_pos;      /* where the next chargen answer starts */
 	/* The epoll batch, NULL for io_uring. The buffers are one anonymous mapping:
 	 * a page costs memory only once a datagram that long has used it. */
 	char *bufs;

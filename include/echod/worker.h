@@ -49,6 +49,9 @@ void worker_ready(struct worker *w);
  * per-address limit is set. */
 int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
 		 struct limits_ticket *ticket);
+/* The same without the banner: the connections of the services other than echo. */
+int worker_admit_plain(struct worker *w, int fd, const struct sockaddr *peer,
+		       struct limits_ticket *ticket);
 /* An admitted connection the backend has no memory for: gives back, counts, closes. */
 void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket);
 /* Reads the signalfd; returns 1 when the worker must drain and stop. */
