@@ -322,5 +322,24 @@ TEST_P(ServiceTest, ServicesDrainOnTerm)
 	EXPECT_EQ(*status, 0);
 }
 
+// echo-bench drives the sink and the source: send-only into discard, receive-only
+// from chargen (checking every byte against RFC 864's pattern).
+TEST_P(ServiceTest, EchoBenchDrivesDiscardAndChargen)
+{
+	Daemon *d = StartDaemon({}, 2, {"127.0.0.1:0/discard", "127.0.0.1:0/chargen"});
+	ASSERT_NE(d, nullptr);
+	for (int i = 0; i < 2; i++) {
+		std::string target = "127.0.0.1:" + std::to_string(d->port(size_t(i)));
+		RunResult r = RunProgram(ECHO_BENCH_BIN, {"--mode", i == 0 ? "send" : "recv", "-c", "4",
+							  "-s", "16k", "-d", "500ms", "--json", target},
+					 "", 20000);
+		EXPECT_EQ(r.status, 0) << r.out << r.err;
+		EXPECT_NE(r.out.find("\"errors\":{\"total\":0,"), std::string::npos) << r.out;
+		EXPECT_EQ(r.out.find(i == 0 ? "\"bytes_sent\":0," : "\"bytes_received\":0,"),
+			  std::string::npos)
+		    << r.out;
+	}
+}
+
 } // namespace
 } // namespace e2e
