@@ -15,6 +15,9 @@ extern char **environ;
 
 static char *title_start;
 static size_t title_room;
+/* The environment's copies, owned here for the process's life: unsetenv (the socket
+ * activation variables) drops them from environ, and they must stay reachable. */
+static char **env_owned;
 
 void proctitle_init(int argc, char **argv)
 {
@@ -30,14 +33,19 @@ void proctitle_init(int argc, char **argv)
 	while (environ[nenv] != NULL)
 		nenv++;
 	env = malloc((nenv + 1) * sizeof(char *));
-	if (env != NULL) {
+	env_owned = malloc((nenv + 1) * sizeof(char *));
+	if (env != NULL && env_owned != NULL) {
 		for (size_t i = 0; i < nenv; i++) {
 			if (environ[i] == end)
 				end = environ[i] + strlen(environ[i]) + 1;
-			env[i] = strdup(environ[i]);
+			env[i] = env_owned[i] = strdup(environ[i]);
 		}
-		env[nenv] = NULL;
+		env[nenv] = env_owned[nenv] = NULL;
 		environ = env;
+	} else {
+		free(env);
+		free(env_owned);
+		env_owned = NULL;
 	}
 	title_start = argv[0];
 	title_room = (size_t)(end - argv[0]);

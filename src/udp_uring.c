@@ -15,10 +15,14 @@
 #include "echod/worker.h"
 
 /* The kernel writes io_uring_recvmsg_out, the source address (room for IPv6) and the
- * control data before the payload; what is left holds any datagram whole. */
-#define UU_NAMELEN  ((unsigned)sizeof(struct sockaddr_in6))
+ * control data before the payload; what is left holds any datagram whole. The name's
+ * room is rounded up so that the control messages after it are aligned for cmsghdr. */
+#define UU_NAMELEN  ((unsigned)(sizeof(struct sockaddr_in6) + 7) & ~7u)
 #define UU_HEADROOM 128u
 #define UU_BUF_SIZE (UDP_BUF_SIZE + UU_HEADROOM)
+
+_Static_assert(sizeof(struct io_uring_recvmsg_out) % 8 == 0,
+	       "control messages in a provided buffer must stay 8-aligned");
 
 struct uu_sock {
 	int kind;                  /* EV_UDP */
