@@ -503,6 +503,8 @@ void svc_tick(struct svc_set *s, uint64_t now, int close_all)
 	struct svc_conn *c = s->ready, *next;
 	struct timer_node *node;
 
+	if (s->w == NULL)
+		return; /* never set up: a backend tearing down after a failed set-up */
 	s->ready = NULL;
 	s->ready_tail = &s->ready;
 	for (; c != NULL; c = next) {
@@ -520,6 +522,8 @@ void svc_tick(struct svc_set *s, uint64_t now, int close_all)
 
 int svc_next_ms(const struct svc_set *s, uint64_t now)
 {
+	if (s->w == NULL)
+		return -1;
 	return s->ready != NULL ? 0 : timer_next_ms(&s->idle, now);
 }
 

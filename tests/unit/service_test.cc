@@ -6,7 +6,12 @@
 #include <random>
 #include <string>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "echod/service.h"
+#include "echod/stats.h"
+#include "echod/worker.h"
 
 namespace
 {
@@ -166,6 +171,116 @@ TEST(ServiceUdp, Answers)
 	n = svc_udp_answer(SERVICE_DAYTIME, &pos, buf, 4, sizeof(buf));
 	ASSERT_GT(n, 0);
 	EXPECT_NE(std::string(buf, size_t(n)).find("-UTC\r\n"), std::string::npos);
+}
+
+} // namespace
+
+// The TCP state machine of the services, without a backend: the test plays the
+// edge-triggered readiness over a socket pair.
+namespace
+{
+
+class SvcConn : public ::testing::Test
+{
+      protected:
+	void SetUp() override
+	{
+		cfg.idle_timeout = 300;
+		w.cfg = &cfg;
+		w.stats = &slot;
+		w.limits.total = &total;
+		w.limits.open = &slot.c[STAT_open];
+		ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+		ASSERT_EQ(svc_init(&set, &w, nullptr, nullptr), 0);
+	}
+	void TearDown() override
+	{
+		svc_fini(&set);
+		close(sv[1]);
+	}
+	svc_conn *Accept(enum listen_service service)
+	{
+		svc_conn *c = svc_accept(&set, sv[0], nullptr, service, 1000);
+		EXPECT_NE(c, nullptr);
+		return c;
+	}
+	std::string Drain()
+	{
+		std::string out;
+		char buf[65536];
+		ssize_t n;
+		while ((n = read(sv[1], buf, sizeof(buf))) > 0)
+			out.append(buf, size_t(n));
+		return out;
+	}
+	config cfg{};
+	stats_slot slot{};
+	uint64_t total = 0;
+	worker w{};
+	svc_set set{};
+	int sv[2] = {-1, -1};
+};
+
+TEST(SvcSet, NeverSetUpIsHarmless)
+{
+	svc_set s{};
+	svc_tick(&s, 1000, 1);
+	EXPECT_EQ(svc_next_ms(&s, 1000), -1);
+	EXPECT_EQ(svc_busy(&s), 0u);
+	svc_fini(&s);
+}
+
+TEST_F(SvcConn, ReverseAnswersLinesAndClosesAtFin)
+{
+	svc_conn *c = Accept(SERVICE_REVERSE);
+	ASSERT_NE(c, nullptr);
+	ASSERT_EQ(write(sv[1], "abc\nde", 6), 6);
+	svc_event(&set, c, 1, 1, 0, 1001);
+	EXPECT_EQ(Drain(), "cba\n");
+	ASSERT_EQ(shutdown(sv[1], SHUT_WR), 0);
+	svc_event(&set, c, 1, 0, 1, 1002);
+	EXPECT_EQ(Drain(), "ed");
+	EXPECT_TRUE(c->flags & SVC_CLOSED);
+	EXPECT_EQ(slot.c[STAT_closed_eof], 1u);
+	EXPECT_EQ(total, 0u) << "the limits got their ticket back";
+	svc_tick(&set, 1003, 0);
+	EXPECT_EQ(svc_busy(&set), 0u);
+}
+
+// The kernel's buffers fill, chargen stops (its writable edge used up) holding
+// nothing, and goes on exactly where it was at the next edge.
+TEST_F(SvcConn, ChargenStopsAtAFullSocketAndResumesWithoutAGap)
+{
+	svc_conn *c = Accept(SERVICE_CHARGEN);
+	ASSERT_NE(c, nullptr);
+	std::string got;
+	for (int round = 0; round < 3; round++) {
+		for (int turn = 0; turn < 100 && (c->flags & SVC_WRITABLE || turn == 0); turn++) {
+			if (turn == 0)
+				svc_event(&set, c, 0, 1, 0, 1001);
+			else
+				svc_tick(&set, 1001, 0);
+		}
+		EXPECT_FALSE(c->flags & SVC_WRITABLE) << "the socket never filled";
+		EXPECT_EQ(slot.c[STAT_buffers_held], 0u);
+		got += Drain();
+	}
+	std::string want(got.size(), '\0');
+	uint32_t pos = 0;
+	svc_chargen(&pos, &want[0], want.size());
+	EXPECT_GT(got.size(), 3u * SVC_CHARGEN_LINE);
+	EXPECT_TRUE(got == want);
+	EXPECT_EQ(slot.c[STAT_bytes_out], got.size());
+}
+
+TEST_F(SvcConn, DaytimeSendsItsLineAndKeepsNothing)
+{
+	EXPECT_EQ(svc_accept(&set, sv[0], nullptr, SERVICE_DAYTIME, 1000), nullptr);
+	std::string line = Drain();
+	EXPECT_NE(line.find("-UTC\r\n"), std::string::npos) << line;
+	EXPECT_EQ(slot.c[STAT_closed_eof], 1u);
+	EXPECT_EQ(svc_busy(&set), 0u);
+	EXPECT_EQ(total, 0u);
 }
 
 } // namespace
