@@ -220,7 +220,8 @@ static bool do_write(struct worker *w, struct conn *c)
 			leave_ramp(w, c, true); /* a sink's taking bytes is its only answer */
 		if (w->a->mode == MODE_SEND)
 			completed(w, c,
-				  c->send_off / w->a->size - (c->send_off - (uint64_t)r) / w->a->size,
+				  c->send_off / w->a->size -
+				      (c->send_off - (uint64_t)r) / w->a->size,
 				  (uint64_t)r);
 		if ((size_t)r < n)
 			break;
@@ -504,7 +505,8 @@ static void check_conn(struct worker *w, struct conn *c)
 		break;
 	case C_OPEN:
 	case C_SHUT:
-		if ((c->state == C_SHUT || outstanding(w, c)) && w->now - c->last_progress >= timeout)
+		if ((c->state == C_SHUT || outstanding(w, c)) &&
+		    w->now - c->last_progress >= timeout)
 			fail_conn(w, c, ERR_TIMEOUT);
 		break;
 	default:

@@ -122,8 +122,9 @@ void report_header(FILE *f, const struct bench_args *a, const struct bench_resul
 	if (r->nprocs > 1)
 		fprintf(f, " in %u processes", r->nprocs);
 	fprintf(f, ", %s %s", fmt_bytes(s, sizeof(s), (double)a->size),
-		a->mode == MODE_STREAM || a->mode == MODE_SEND || a->mode == MODE_RECV ? "blocks"
-											: "messages");
+		a->mode == MODE_STREAM || a->mode == MODE_SEND || a->mode == MODE_RECV
+		    ? "blocks"
+		    : "messages");
 	if (a->mode == MODE_PINGPONG)
 		fprintf(f, ", depth %u", a->depth);
 	if (a->warmup_ns)

@@ -177,7 +177,8 @@ static int set_listen(struct config *cfg, const char *value, char *why, size_t w
 	if (listen_parse(value, &spec, reason, sizeof(reason)) < 0)
 		goto bad;
 	if (spec.proto == LISTEN_UDP && spec.service == SERVICE_REVERSE) {
-		snprintf(reason, sizeof(reason), "the reverse service is TCP only (it works on lines)");
+		snprintf(reason, sizeof(reason),
+			 "the reverse service is TCP only (it works on lines)");
 		goto bad;
 	}
 	if (cfg->nlisten == CONFIG_LISTEN_MAX) {

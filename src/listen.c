@@ -219,8 +219,8 @@ static int open_socket(struct listener *l, int reuseport, int backlog)
 {
 	int fd, on = 1, v6only = !l->spec.any, udp = l->spec.proto == LISTEN_UDP;
 
-	fd = socket(l->addr.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
+	fd = socket(l->addr.ss_family,
+		    (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||

@@ -479,7 +479,8 @@ static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
 		udp_serve(&lp->udp, ev->data.ptr, lp->now);
 		break;
 	case EV_SVC:
-		svc_event(&lp->svc, ev->data.ptr, ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR),
+		svc_event(&lp->svc, ev->data.ptr,
+			  ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR),
 			  ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR), ev->events & EPOLLRDHUP,
 			  lp->now);
 		break;
@@ -570,7 +571,8 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 	lp->nlisten = w->nlisten;
 	for (unsigned i = 0; i < w->nlisten; i++) {
 		lp->listeners[i].kind = EV_LISTENER;
-		lp->listeners[i].fd = w->listen_specs[i].proto == LISTEN_TCP ? w->listen_fds[i] : -1;
+		lp->listeners[i].fd =
+		    w->listen_specs[i].proto == LISTEN_TCP ? w->listen_fds[i] : -1;
 		lp->listeners[i].service = w->listen_specs[i].service;
 	}
 	if (svc_init(&lp->svc, w, NULL, NULL) < 0)

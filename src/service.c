@@ -11,17 +11,17 @@
 #include "echod/log.h"
 #include "echod/worker.h"
 
-#define SVC_BUDGET     16   /* reads or sends per connection per turn */
+#define SVC_BUDGET     16 /* reads or sends per connection per turn */
 #define SVC_SPARE_BUFS 16
 #define SVC_REVERSE_IN (CONN_BUF_SIZE - SVC_LINE_MAX) /* so the output fits one buffer */
 
 /* ---- daytime ---- */
 
-static const char *const wdays[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+static const char *const wdays[] = {"Sunday",	"Monday", "Tuesday", "Wednesday",
 				    "Thursday", "Friday", "Saturday"};
-static const char *const months[] = {"January", "February", "March",     "April",
-				     "May",     "June",     "July",      "August",
-				     "September", "October", "November", "December"};
+static const char *const months[] = {"January",	  "February", "March",	  "April",
+				     "May",	  "June",     "July",	  "August",
+				     "September", "October",  "November", "December"};
 
 /* Proleptic Gregorian date of a day count since 1970-01-01, with no time-zone files:
  * workers run under seccomp and must not open /etc/localtime. */
@@ -141,8 +141,8 @@ size_t svc_reverse_flush(struct svc_line *l, char *out)
 
 /* ---- UDP ---- */
 
-ssize_t svc_udp_answer(enum listen_service service, uint32_t *chargen_pos, char *buf,
-		       size_t len, size_t cap)
+ssize_t svc_udp_answer(enum listen_service service, uint32_t *chargen_pos, char *buf, size_t len,
+		       size_t cap)
 {
 	switch (service) {
 	case SERVICE_ECHO:

@@ -553,14 +553,16 @@ static void sv_open(struct supervisor *sv)
 	    (n = metrics_open(&sv->metrics, sv->cfg.metrics, (int)sv->cfg.backlog, why,
 			      sizeof(why))) < 0)
 		fatalx(-n, "--metrics: %s", why);
-	for (unsigned i = 0; i < sv->ls.n; i++)
+	for (unsigned i = 0; i < sv->ls.n; i++) {
+		enum listen_service svc = sv->ls.v[i].spec.service;
+
+		/* echo, the default, is not named: the line stays what it always was */
 		log_msg(LOG_LVL_NOTICE, "listening on %s%s%s workers=%u backend=%s%s",
-			sv->ls.v[i].name, sv->ls.v[i].spec.service != SERVICE_ECHO ? " service=" : "",
-			sv->ls.v[i].spec.service != SERVICE_ECHO
-				? listen_service_name(sv->ls.v[i].spec.service)
-				: "",
-			sv->cfg.workers, config_backend_name(sv->backend),
+			sv->ls.v[i].name, svc != SERVICE_ECHO ? " service=" : "",
+			svc != SERVICE_ECHO ? listen_service_name(svc) : "", sv->cfg.workers,
+			config_backend_name(sv->backend),
 			sv->ls.shared ? " (socket activation)" : "");
+	}
 	if (sv->metrics.fd >= 0)
 		log_msg(LOG_LVL_NOTICE, "metrics on http://%s/metrics", sv->metrics.name);
 }

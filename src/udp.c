@@ -92,8 +92,7 @@ static uint32_t key_hash(const uint8_t key[16], uint32_t seed)
 }
 
 /* The source's slot: its own, a free one, or the stalest of the window (forgotten). */
-static struct udp_rate_entry *rate_slot(struct udp_ratelimit *r, const uint8_t key[16],
-					int *fresh)
+static struct udp_rate_entry *rate_slot(struct udp_ratelimit *r, const uint8_t key[16], int *fresh)
 {
 	uint32_t h = key_hash(key, r->seed);
 	struct udp_rate_entry *stalest = NULL;
@@ -129,8 +128,8 @@ int udp_rate_take(struct udp_ratelimit *r, const uint8_t key[16], uint64_t now_m
 		/* rate tokens a second are rate milli-tokens a millisecond */
 		elapsed = now_ms > e->stamp ? now_ms - e->stamp : 0;
 		e->milli = elapsed >= 1000 || e->milli + elapsed * r->rate >= full
-				   ? full
-				   : e->milli + elapsed * r->rate;
+			       ? full
+			       : e->milli + elapsed * r->rate;
 	}
 	e->stamp = now_ms;
 	if (e->milli < 1000)
@@ -259,7 +258,7 @@ size_t udp_reply_control(const void *ctl, size_t ctllen, void *out, size_t outca
 			struct in_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-			pi.ipi_ifindex = 0;     /* routing picks the interface */
+			pi.ipi_ifindex = 0;	/* routing picks the interface */
 			pi.ipi_addr.s_addr = 0; /* ipi_spec_dst: the request's local address */
 			oc->cmsg_level = IPPROTO_IP;
 			oc->cmsg_type = IP_PKTINFO;
@@ -359,8 +358,8 @@ static unsigned batch_answers(struct udp_worker *u, struct udp_sock *s, int n, u
 						    .msg_namelen = h->msg_namelen,
 						    .msg_iov = &u->iov_out[k],
 						    .msg_iovlen = 1};
-		u->out[k].msg_hdr.msg_controllen =
-		    udp_reply_control(h->msg_control, h->msg_controllen, u->ctl_out[k], UDP_CTL_SIZE);
+		u->out[k].msg_hdr.msg_controllen = udp_reply_control(
+		    h->msg_control, h->msg_controllen, u->ctl_out[k], UDP_CTL_SIZE);
 		if (u->out[k].msg_hdr.msg_controllen > 0)
 			u->out[k].msg_hdr.msg_control = u->ctl_out[k];
 		k++;

@@ -25,16 +25,16 @@ _Static_assert(sizeof(struct io_uring_recvmsg_out) % 8 == 0,
 	       "control messages in a provided buffer must stay 8-aligned");
 
 struct uu_sock {
-	int kind;                  /* EV_UDP */
+	int kind; /* EV_UDP */
 	int fd;
 	enum listen_service service;
 	int armed, closed, starved;
-	struct msghdr tmpl;        /* name and control lengths of the multishot recvmsg */
+	struct msghdr tmpl; /* name and control lengths of the multishot recvmsg */
 };
 
 /* One per buffer: the answer's sendmsg, alive while it is in flight. */
 struct uu_slot {
-	int kind;                  /* EV_UDP_SEND */
+	int kind; /* EV_UDP_SEND */
 	uint16_t bid;
 	struct uu_sock *sock;
 	struct msghdr msg;
@@ -194,9 +194,8 @@ static void uu_datagram(struct udp_uring *uu, struct uu_sock *s, unsigned bid, i
 				    .msg_namelen = o->namelen,
 				    .msg_iov = &slot->iov,
 				    .msg_iovlen = 1};
-	slot->msg.msg_controllen =
-	    udp_reply_control((char *)io_uring_recvmsg_name(o) + UU_NAMELEN,
-			      o->controllen, slot->ctl, sizeof(slot->ctl));
+	slot->msg.msg_controllen = udp_reply_control((char *)io_uring_recvmsg_name(o) + UU_NAMELEN,
+						     o->controllen, slot->ctl, sizeof(slot->ctl));
 	if (slot->msg.msg_controllen > 0)
 		slot->msg.msg_control = slot->ctl;
 	io_uring_prep_sendmsg(uu_sqe(uu, slot), s->fd, &slot->msg, MSG_NOSIGNAL);
@@ -267,7 +266,8 @@ void udp_uring_close(struct udp_uring *uu)
 				sqe = io_uring_get_sqe(uu->ring);
 			}
 			if (sqe != NULL) {
-				io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)s | UDP_URING_OP, 0);
+				io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)s | UDP_URING_OP,
+						       0);
 				io_uring_sqe_set_data64(sqe, 0); /* its completion means nothing */
 			}
 		}

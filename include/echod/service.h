@@ -33,11 +33,11 @@
 extern "C" {
 #endif
 
-#define SVC_LINE_MAX        4096u            /* reverse: longest line, newline included */
-#define SVC_CHARGEN_LINE    74u              /* 72 characters and CRLF */
-#define SVC_CHARGEN_PERIOD  (95u * SVC_CHARGEN_LINE) /* the pattern repeats after 95 lines */
-#define SVC_CHARGEN_UDP     (6u * SVC_CHARGEN_LINE)  /* under RFC 864's 512 bytes */
-#define SVC_DAYTIME_MAX     64u
+#define SVC_LINE_MAX	   4096u		    /* reverse: longest line, newline included */
+#define SVC_CHARGEN_LINE   74u			    /* 72 characters and CRLF */
+#define SVC_CHARGEN_PERIOD (95u * SVC_CHARGEN_LINE) /* the pattern repeats after 95 lines */
+#define SVC_CHARGEN_UDP	   (6u * SVC_CHARGEN_LINE)  /* under RFC 864's 512 bytes */
+#define SVC_DAYTIME_MAX	   64u
 
 /* ---- pure ---- */
 
@@ -49,7 +49,7 @@ size_t svc_daytime(time_t t, char *out, size_t cap);
 void svc_chargen(uint32_t *pos, char *out, size_t len);
 
 struct svc_line {
-	char *buf;                /* SVC_LINE_MAX bytes, held while a partial line is */
+	char *buf; /* SVC_LINE_MAX bytes, held while a partial line is */
 	uint32_t len;
 };
 
@@ -67,33 +67,33 @@ struct worker;
 #define SVC_READABLE 0x01
 #define SVC_WRITABLE 0x02
 #define SVC_RDHUP    0x04
-#define SVC_READY    0x08  /* on the ready list: its budget ran out */
-#define SVC_FIN      0x10  /* the peer closed: flush what is owed, then close */
+#define SVC_READY    0x08 /* on the ready list: its budget ran out */
+#define SVC_FIN	     0x10 /* the peer closed: flush what is owed, then close */
 #define SVC_CLOSED   0x20
 
 struct svc_conn {
-	int kind;                  /* EV_SVC: first, as in every event-data struct */
+	int kind; /* EV_SVC: first, as in every event-data struct */
 	int fd;
-	uint8_t service;           /* enum listen_service */
+	uint8_t service; /* enum listen_service */
 	uint8_t flags;
-	uint16_t refs;             /* backend requests in flight (io_uring's poll) */
-	uint32_t pos;              /* chargen: the next byte of the pattern */
+	uint16_t refs; /* backend requests in flight (io_uring's poll) */
+	uint32_t pos;  /* chargen: the next byte of the pattern */
 	struct timer_node idle;
 	struct limits_ticket ticket;
-	struct pending out;        /* reverse: output the kernel did not take yet */
-	struct svc_line line;      /* reverse: the partial line */
-	struct svc_conn *next;     /* ready list */
-	struct svc_conn *znext;    /* closed, waiting to be freed */
+	struct pending out;	/* reverse: output the kernel did not take yet */
+	struct svc_line line;	/* reverse: the partial line */
+	struct svc_conn *next;	/* ready list */
+	struct svc_conn *znext; /* closed, waiting to be freed */
 };
 
 struct svc_set {
 	struct worker *w;
 	struct timer_list idle;
-	struct bufpool pool;       /* CONN_BUF_SIZE buffers */
-	char *in;                  /* the read buffer */
+	struct bufpool pool; /* CONN_BUF_SIZE buffers */
+	char *in;	     /* the read buffer */
 	struct svc_conn *ready, **ready_tail;
 	struct svc_conn *zombies;
-	unsigned long nconns;      /* open */
+	unsigned long nconns; /* open */
 	unsigned long nzombies;
 	/* The backend, when a connection closes: cancel what it has in flight. */
 	void (*closing)(void *arg, struct svc_conn *c);
@@ -124,8 +124,8 @@ unsigned long svc_busy(const struct svc_set *s);
 
 /* UDP: the answer to a datagram in buf (capacity cap, len received) for service;
  * -1: none. Echo is the datagram itself. */
-ssize_t svc_udp_answer(enum listen_service service, uint32_t *chargen_pos, char *buf,
-		       size_t len, size_t cap);
+ssize_t svc_udp_answer(enum listen_service service, uint32_t *chargen_pos, char *buf, size_t len,
+		       size_t cap);
 
 #ifdef __cplusplus
 }

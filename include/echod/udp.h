@@ -26,13 +26,13 @@
 extern "C" {
 #endif
 
-#define UDP_PAYLOAD_MAX   65507u  /* the largest UDP payload over IPv4 */
-#define UDP_BUF_SIZE      65536u  /* one datagram buffer: any payload fits, none is cut */
-#define UDP_BATCH         32      /* datagrams per recvmmsg/sendmmsg */
-#define UDP_BUDGET        4       /* batches per socket per loop turn */
-#define UDP_RATE_ENTRIES  4096    /* sources remembered per worker (power of two) */
-#define UDP_RATE_PROBE    8       /* slots looked at per source */
-#define UDP_CTL_SIZE      64      /* room for one IP_PKTINFO or IPV6_PKTINFO message */
+#define UDP_PAYLOAD_MAX	 65507u /* the largest UDP payload over IPv4 */
+#define UDP_BUF_SIZE	 65536u /* one datagram buffer: any payload fits, none is cut */
+#define UDP_BATCH	 32	/* datagrams per recvmmsg/sendmmsg */
+#define UDP_BUDGET	 4	/* batches per socket per loop turn */
+#define UDP_RATE_ENTRIES 4096	/* sources remembered per worker (power of two) */
+#define UDP_RATE_PROBE	 8	/* slots looked at per source */
+#define UDP_CTL_SIZE	 64	/* room for one IP_PKTINFO or IPV6_PKTINFO message */
 
 enum udp_verdict { UDP_ANSWER, UDP_REFUSED_PORT, UDP_REFUSED_ADDR, UDP_REFUSED_RATE };
 
@@ -48,15 +48,15 @@ const char *udp_verdict_name(enum udp_verdict v);
  * (it starts again with a full bucket when it comes back). Memory: fixed at init. */
 struct udp_rate_entry {
 	uint8_t key[16];
-	uint64_t stamp;            /* ms of the last refill, 0: free */
-	uint64_t milli;            /* tokens x 1000 */
+	uint64_t stamp; /* ms of the last refill, 0: free */
+	uint64_t milli; /* tokens x 1000 */
 };
 
 struct udp_ratelimit {
-	struct udp_rate_entry *v;  /* NULL when off (rate 0) */
+	struct udp_rate_entry *v; /* NULL when off (rate 0) */
 	uint32_t mask;
 	uint32_t seed;
-	uint64_t rate;             /* tokens per second */
+	uint64_t rate; /* tokens per second */
 };
 
 /* rate 0: off (every source allowed). entries: a power of two. 0 or -ENOMEM. */
@@ -69,7 +69,7 @@ int udp_rate_take(struct udp_ratelimit *r, const uint8_t key[16], uint64_t now_m
 struct worker;
 
 struct udp_sock {
-	int kind;                  /* EV_UDP: first, as in every event-data struct */
+	int kind; /* EV_UDP: first, as in every event-data struct */
 	int fd;
 	enum listen_service service;
 };
@@ -77,9 +77,9 @@ struct udp_sock {
 struct udp_worker {
 	struct worker *w;
 	struct udp_ratelimit rate;
-	uint64_t since[4];         /* refusals by verdict since the last log line */
-	uint64_t next_log;         /* ms */
-	uint32_t chargen_pos;      /* where the next chargen answer starts */
+	uint64_t since[4];    /* refusals by verdict since the last log line */
+	uint64_t next_log;    /* ms */
+	uint32_t chargen_pos; /* where the next chargen answer starts */
 	/* The epoll batch, NULL for io_uring. The buffers are one anonymous mapping:
 	 * a page costs memory only once a datagram that long has used it. */
 	char *bufs;

@@ -20,9 +20,9 @@
 extern "C" {
 #endif
 
-#define UDP_URING_OP    7      /* loop_uring's UR_EXT */
-#define UDP_URING_BGID  1      /* loop_uring's TCP ring is group 0 */
-#define UDP_URING_BUFS  64     /* per worker, a power of two */
+#define UDP_URING_OP   7  /* loop_uring's UR_EXT */
+#define UDP_URING_BGID 1  /* loop_uring's TCP ring is group 0 */
+#define UDP_URING_BUFS 64 /* per worker, a power of two */
 
 struct io_uring;
 struct io_uring_cqe;

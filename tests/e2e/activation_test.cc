@@ -96,8 +96,8 @@ TEST_P(ActivationTest, SocketNamePicksTheService)
 
 TEST(Activation, DatagramSocketNamedReverseIsRefused)
 {
-	RunResult r = RunProgram(SD_ACTIVATE_BIN,
-				 {"udp:127.0.0.1:0=reverse", "--", ECHOD_BIN, "-b", "epoll", "-w", "1"});
+	RunResult r = RunProgram(SD_ACTIVATE_BIN, {"udp:127.0.0.1:0=reverse", "--", ECHOD_BIN, "-b",
+						   "epoll", "-w", "1"});
 	EXPECT_EQ(r.status, 78) << r.err;
 	EXPECT_NE(r.err.find("TCP only"), std::string::npos) << r.err;
 }

@@ -157,8 +157,8 @@ TEST_P(ServiceTest, DiscardFloodHoldsNothingAndStarvesNoOne)
 	Fd echo = Connect(kLoopback, d->port(1), kTimeoutMs, &error);
 	ASSERT_TRUE(echo.valid()) << error;
 	for (int i = 0; i < 50; i++)
-		ASSERT_TRUE(EchoOnce(echo.get(), "still here " + std::to_string(i) + "\n", kTimeoutMs,
-				     &error))
+		ASSERT_TRUE(EchoOnce(echo.get(), "still here " + std::to_string(i) + "\n",
+				     kTimeoutMs, &error))
 		    << error;
 	stop = true;
 	flood.join();
@@ -254,8 +254,8 @@ TEST_P(ServiceTest, ReverseLongAndEmptyLines)
 		if (c == '\n' || c == '\r')
 			c = '.';
 	// Both long lines are 4096 bytes with their LF or CRLF: at the bound, still served.
-	std::string want = "\n" + std::string(longest.rbegin(), longest.rend()) +
-			   "\nba\r\n\r\n\ndlrow olleh\n";
+	std::string want =
+	    "\n" + std::string(longest.rbegin(), longest.rend()) + "\nba\r\n\r\n\ndlrow olleh\n";
 	std::string third = longest.substr(0, 4094);
 	std::string in = "\n" + longest + "\nab\r\n\r\n\nhello world\n" + third + "\r\nlast";
 	want += std::string(third.rbegin(), third.rend()) + "\r\ntsal";
@@ -330,8 +330,9 @@ TEST_P(ServiceTest, EchoBenchDrivesDiscardAndChargen)
 	ASSERT_NE(d, nullptr);
 	for (int i = 0; i < 2; i++) {
 		std::string target = "127.0.0.1:" + std::to_string(d->port(size_t(i)));
-		RunResult r = RunProgram(ECHO_BENCH_BIN, {"--mode", i == 0 ? "send" : "recv", "-c", "4",
-							  "-s", "16k", "-d", "500ms", "--json", target},
+		RunResult r = RunProgram(ECHO_BENCH_BIN,
+					 {"--mode", i == 0 ? "send" : "recv", "-c", "4", "-s",
+					  "16k", "-d", "500ms", "--json", target},
 					 "", 20000);
 		EXPECT_EQ(r.status, 0) << r.out << r.err;
 		EXPECT_NE(r.out.find("\"errors\":{\"total\":0,"), std::string::npos) << r.out;

@@ -39,7 +39,8 @@ TEST_P(UdpTest, RandomSizesUpToTheMaximumAreAnsweredIdentically)
 		ASSERT_TRUE(UdpSendTo(fd.get(), kLoopback, d->port(), msg)) << sizes[i];
 		ASSERT_EQ(UdpRecv(fd.get(), &back, kTimeoutMs), RecvStatus::kOk) << sizes[i];
 		ASSERT_EQ(back.size(), msg.size());
-		ASSERT_TRUE(back == msg) << "datagram of " << sizes[i] << " bytes came back changed";
+		ASSERT_TRUE(back == msg)
+		    << "datagram of " << sizes[i] << " bytes came back changed";
 	}
 	// io_uring counts an answer when its send completes, which may be after it arrived.
 	EXPECT_EQ(WaitCounter(d, "udp_out", sizes.size(), kTimeoutMs), sizes.size());
@@ -96,7 +97,8 @@ TEST_P(UdpTest, RateLimitHoldsForABurst)
 	ASSERT_TRUE(fd.valid()) << error;
 	auto start = std::chrono::steady_clock::now();
 	for (int i = 0; i < kSent; i++)
-		ASSERT_TRUE(UdpSendTo(fd.get(), kLoopback, d->port(), "burst " + std::to_string(i)));
+		ASSERT_TRUE(
+		    UdpSendTo(fd.get(), kLoopback, d->port(), "burst " + std::to_string(i)));
 	// Every datagram is either answered or refused: wait for the counts to add up.
 	uint64_t answered = 0, refused = 0;
 	ASSERT_TRUE(WaitUntil(
@@ -109,7 +111,8 @@ TEST_P(UdpTest, RateLimitHoldsForABurst)
 	    kTimeoutMs, 20))
 	    << answered << " answered, " << refused << " refused\n"
 	    << d->Log();
-	double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+	double secs =
+	    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 	int got = 0;
 	while (UdpRecv(fd.get(), &back, got < int(answered) ? kTimeoutMs : kQuietMs) ==
 	       RecvStatus::kOk)
@@ -132,14 +135,16 @@ TEST_P(UdpTest, ManyClientsAtOnce)
 			std::string error, back;
 			Fd fd = UdpSocket(kLoopback, 0, &error);
 			for (int k = 0; fd.valid() && k < kEach && error.empty(); k++) {
-				std::string msg = RandomBytes(1 + (size_t(i) * 131 + size_t(k) * 977) % 4000,
-							      uint64_t(i * kEach + k));
+				std::string msg =
+				    RandomBytes(1 + (size_t(i) * 131 + size_t(k) * 977) % 4000,
+						uint64_t(i * kEach + k));
 				if (!UdpSendTo(fd.get(), kLoopback, d->port(), msg))
 					error = "send failed";
 				else if (UdpRecv(fd.get(), &back, kTimeoutMs) != RecvStatus::kOk)
 					error = "no answer to datagram " + std::to_string(k);
 				else if (back != msg)
-					error = "datagram " + std::to_string(k) + " came back changed";
+					error =
+					    "datagram " + std::to_string(k) + " came back changed";
 			}
 			errors[size_t(i)] = fd.valid() ? error : "no socket: " + error;
 		});

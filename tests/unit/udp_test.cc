@@ -54,31 +54,31 @@ TEST_P(UdpGuard, Verdict)
 
 INSTANTIATE_TEST_SUITE_P(
     Udp, UdpGuard,
-    ::testing::Values(
-	GuardCase{"Ordinary", V4("192.0.2.1", 40000), UDP_ANSWER},
-	GuardCase{"Port1024IsAnswered", V4("192.0.2.1", 1024), UDP_ANSWER},
-	GuardCase{"Port1023", V4("192.0.2.1", 1023), UDP_REFUSED_PORT},
-	GuardCase{"EchoPort", V4("192.0.2.1", 7), UDP_REFUSED_PORT},
-	GuardCase{"ChargenPort", V4("192.0.2.1", 19), UDP_REFUSED_PORT},
-	GuardCase{"PortZero", V4("192.0.2.1", 0), UDP_REFUSED_PORT},
-	GuardCase{"LimitedBroadcast", V4("255.255.255.255", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"Multicast", V4("224.0.0.1", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"MulticastTop", V4("239.255.255.255", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"Reserved", V4("240.0.0.1", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"Unspecified", V4("0.0.0.0", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"ThisNetwork", V4("0.1.2.3", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"LastUnicast", V4("223.255.255.254", 40000), UDP_ANSWER},
-	GuardCase{"AddressBeforePort", V4("255.255.255.255", 7), UDP_REFUSED_ADDR},
-	GuardCase{"V6Ordinary", V6("2001:db8::1", 40000), UDP_ANSWER},
-	GuardCase{"V6LowPort", V6("2001:db8::1", 53), UDP_REFUSED_PORT},
-	GuardCase{"V6Unspecified", V6("::", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"V6Multicast", V6("ff02::1", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"V6Loopback", V6("::1", 40000), UDP_ANSWER},
-	GuardCase{"MappedOrdinary", V6("::ffff:192.0.2.1", 40000), UDP_ANSWER},
-	GuardCase{"MappedBroadcast", V6("::ffff:255.255.255.255", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"MappedMulticast", V6("::ffff:224.0.0.9", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"MappedUnspecified", V6("::ffff:0.0.0.0", 40000), UDP_REFUSED_ADDR},
-	GuardCase{"MappedLowPort", V6("::ffff:192.0.2.1", 19), UDP_REFUSED_PORT}),
+    ::testing::Values(GuardCase{"Ordinary", V4("192.0.2.1", 40000), UDP_ANSWER},
+		      GuardCase{"Port1024IsAnswered", V4("192.0.2.1", 1024), UDP_ANSWER},
+		      GuardCase{"Port1023", V4("192.0.2.1", 1023), UDP_REFUSED_PORT},
+		      GuardCase{"EchoPort", V4("192.0.2.1", 7), UDP_REFUSED_PORT},
+		      GuardCase{"ChargenPort", V4("192.0.2.1", 19), UDP_REFUSED_PORT},
+		      GuardCase{"PortZero", V4("192.0.2.1", 0), UDP_REFUSED_PORT},
+		      GuardCase{"LimitedBroadcast", V4("255.255.255.255", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"Multicast", V4("224.0.0.1", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"MulticastTop", V4("239.255.255.255", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"Reserved", V4("240.0.0.1", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"Unspecified", V4("0.0.0.0", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"ThisNetwork", V4("0.1.2.3", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"LastUnicast", V4("223.255.255.254", 40000), UDP_ANSWER},
+		      GuardCase{"AddressBeforePort", V4("255.255.255.255", 7), UDP_REFUSED_ADDR},
+		      GuardCase{"V6Ordinary", V6("2001:db8::1", 40000), UDP_ANSWER},
+		      GuardCase{"V6LowPort", V6("2001:db8::1", 53), UDP_REFUSED_PORT},
+		      GuardCase{"V6Unspecified", V6("::", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"V6Multicast", V6("ff02::1", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"V6Loopback", V6("::1", 40000), UDP_ANSWER},
+		      GuardCase{"MappedOrdinary", V6("::ffff:192.0.2.1", 40000), UDP_ANSWER},
+		      GuardCase{"MappedBroadcast", V6("::ffff:255.255.255.255", 40000),
+				UDP_REFUSED_ADDR},
+		      GuardCase{"MappedMulticast", V6("::ffff:224.0.0.9", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"MappedUnspecified", V6("::ffff:0.0.0.0", 40000), UDP_REFUSED_ADDR},
+		      GuardCase{"MappedLowPort", V6("::ffff:192.0.2.1", 19), UDP_REFUSED_PORT}),
     [](const ::testing::TestParamInfo<GuardCase> &info) { return std::string(info.param.name); });
 
 TEST(UdpGuard, NoAddressIsRefused)
@@ -128,9 +128,9 @@ TEST_F(UdpRate, RefillsAtTheRate)
 {
 	ASSERT_EQ(udp_rate_init(&r, 10, 64, 1), 0);
 	EXPECT_EQ(Take(1, 1000, 10), 10);
-	EXPECT_EQ(Take(1, 1099, 1), 0);  // 0.99 of a token
-	EXPECT_EQ(Take(1, 1100, 1), 1);  // one token after 100 ms
-	EXPECT_EQ(Take(1, 1600, 10), 5); // five after 500 ms more
+	EXPECT_EQ(Take(1, 1099, 1), 0);	  // 0.99 of a token
+	EXPECT_EQ(Take(1, 1100, 1), 1);	  // one token after 100 ms
+	EXPECT_EQ(Take(1, 1600, 10), 5);  // five after 500 ms more
 	EXPECT_EQ(Take(1, 9000, 30), 10); // never more than the bucket holds
 }
 
