@@ -69,7 +69,7 @@ static const struct option_def options[] = {
 	 "serve Prometheus text on /metrics (127.0.0.1 unless HOST is given; off by default)", 0,
 	 0},
 	{"udp-rate", 0, OPT_UINT, 0, 1000000, "100", F(udp_rate), "N",
-	 "UDP datagrams answered per second per source address", 0, 0},
+	 "UDP datagrams answered per second per source address (0: no limit)", 0, 0},
 	{"banner", 0, OPT_TEXT, 0, 0, "", F(banner), "TEXT",
 	 "a line sent first on every TCP echo connection", 0, 0},
 	{"zerocopy-threshold", 0, OPT_UINT, 0, 1 << 30, "0", F(zerocopy_threshold), "BYTES",
@@ -176,13 +176,9 @@ static int set_listen(struct config *cfg, const char *value, char *why, size_t w
 
 	if (listen_parse(value, &spec, reason, sizeof(reason)) < 0)
 		goto bad;
-	if (spec.proto == LISTEN_UDP) {
-		snprintf(reason, sizeof(reason), "UDP listeners are not supported yet");
-		goto bad;
-	}
-	if (spec.service != SERVICE_ECHO) {
-		snprintf(reason, sizeof(reason), "service '%s' is not supported yet (only echo)",
-			 listen_service_name(spec.service));
+	if (spec.proto == LISTEN_UDP && spec.service == SERVICE_REVERSE) {
+		snprintf(reason, sizeof(reason),
+			 "the reverse service is TCP only (it works on lines)");
 		goto bad;
 	}
 	if (cfg->nlisten == CONFIG_LISTEN_MAX) {

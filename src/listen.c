@@ -19,6 +19,7 @@
 
 #include "echod/net.h"
 #include "echod/sd.h"
+#include "echod/udp.h"
 
 static const char *const service_names[] = {"echo", "discard", "chargen", "daytime", "reverse"};
 
@@ -216,17 +217,19 @@ static int resolve(const struct listen_spec *spec, struct addrinfo **res, char *
  */
 static int open_socket(struct listener *l, int reuseport, int backlog)
 {
-	int fd, on = 1, v6only = !l->spec.any;
+	int fd, on = 1, v6only = !l->spec.any, udp = l->spec.proto == LISTEN_UDP;
 
-	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(l->addr.ss_family,
+		    (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0) ||
 	    (l->addr.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) ||
+	    (udp && udp_socket_options(fd, l->addr.ss_family) < 0) ||
 	    bind(fd, (struct sockaddr *)&l->addr, l->addrlen) < 0 ||
-	    (backlog > 0 && listen(fd, backlog) < 0)) {
+	    (!udp && backlog > 0 && listen(fd, backlog) < 0)) {
 		int err = -errno;
 
 		close(fd);
@@ -273,7 +276,7 @@ static int open_listener(struct listener *l, unsigned nslots, int backlog, char 
 		}
 	}
 	net_format_addr((struct sockaddr *)&l->addr, l->addrlen, l->name + 4, sizeof(l->name) - 4);
-	memcpy(l->name, "tcp ", 4);
+	memcpy(l->name, l->spec.proto == LISTEN_UDP ? "udp " : "tcp ", 4);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot bind %s: %s", l->name, strerror(-rc));
 		return -1;
@@ -287,7 +290,7 @@ static int add_listener(struct listener_set *set, const struct listen_spec *spec
 	struct listener *v;
 
 	for (unsigned i = 0; i < set->n; i++)
-		if (set->v[i].addrlen == ai->ai_addrlen &&
+		if (set->v[i].spec.proto == spec->proto && set->v[i].addrlen == ai->ai_addrlen &&
 		    memcmp(&set->v[i].addr, ai->ai_addr, ai->ai_addrlen) == 0)
 			return 0; /* a name that resolves to one address twice */
 	v = realloc(set->v, (set->n + 1) * sizeof(*v));
@@ -359,16 +362,14 @@ void listen_close_all(struct listener_set *set)
 static int adopt_one(struct listener *l, const struct sd_socket *s, char *why, size_t whylen)
 {
 	enum listen_service service = SERVICE_ECHO;
+	int rc;
 
-	if (s->type != SOCK_STREAM) {
-		snprintf(why, whylen, "socket %d from systemd is a datagram socket: UDP echo is not "
-				      "supported yet", s->fd);
-		return -1;
-	}
+	l->spec.proto = s->type == SOCK_DGRAM ? LISTEN_UDP : LISTEN_TCP;
 	/* FileDescriptorName= may name a service; other names (the unit's) mean echo. */
-	if (parse_service(s->name, &service) == 0 && service != SERVICE_ECHO) {
-		snprintf(why, whylen, "socket %d from systemd is named '%s': that service is not "
-				      "supported yet", s->fd, s->name);
+	if (parse_service(s->name, &service) == 0 && service == SERVICE_REVERSE &&
+	    l->spec.proto == LISTEN_UDP) {
+		snprintf(why, whylen, "datagram socket %d from systemd is named 'reverse': the "
+				      "reverse service is TCP only", s->fd);
 		return -1;
 	}
 	l->spec.service = service;
@@ -377,8 +378,13 @@ static int adopt_one(struct listener *l, const struct sd_socket *s, char *why, s
 		snprintf(why, whylen, "getsockname(%d): %s", s->fd, strerror(errno));
 		return -1;
 	}
-	memcpy(l->name, "tcp ", 4);
+	memcpy(l->name, l->spec.proto == LISTEN_UDP ? "udp " : "tcp ", 4);
 	net_format_addr((struct sockaddr *)&l->addr, l->addrlen, l->name + 4, sizeof(l->name) - 4);
+	if (l->spec.proto == LISTEN_UDP &&
+	    (rc = udp_socket_options(s->fd, l->addr.ss_family)) < 0) {
+		snprintf(why, whylen, "socket %d from systemd: %s", s->fd, strerror(-rc));
+		return -1;
+	}
 	l->fds = malloc(sizeof(int));
 	if (l->fds == NULL) {
 		snprintf(why, whylen, "out of memory");

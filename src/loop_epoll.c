@@ -21,6 +21,8 @@
 
 #include "echod/echo.h"
 #include "echod/log.h"
+#include "echod/service.h"
+#include "echod/udp.h"
 #include "echod/worker.h"
 
 #define EP_EVENTS        512
@@ -32,6 +34,7 @@
 struct ep_listener {
 	int kind;                   /* EV_LISTENER */
 	int fd;
+	enum listen_service service; /* not echo: the connection is service.c's */
 };
 
 struct epoll_loop {
@@ -45,6 +48,10 @@ struct epoll_loop {
 	uint64_t accept_resume;     /* ms; 0 while accepting */
 	int draining;
 	uint64_t drain_deadline;
+	struct udp_worker udp;      /* UDP listeners: see ep_udp_setup */
+	struct udp_sock *udps;
+	unsigned nudp;
+	struct svc_set svc;         /* TCP connections of the other services */
 };
 
 static void ep_stat(struct epoll_loop *lp, enum stats_counter c, uint64_t n)
@@ -94,6 +101,28 @@ static void ep_admit_peer(struct epoll_loop *lp, int fd)
 	ep_admit(lp, fd, &ss);
 }
 
+/* A connection for another service than echo: service.c runs it, on the same edges. */
+static void ep_svc_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storage *ss,
+			 enum listen_service service)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	struct svc_conn *c;
+
+	if (ss == NULL) {
+		if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
+			memset(&peer, 0, sizeof(peer));
+		ss = &peer;
+	}
+	c = svc_accept(&lp->svc, fd, (const struct sockaddr *)ss, service, lp->now);
+	if (c == NULL)
+		return;
+	ev.data.ptr = c;
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		svc_fail(&lp->svc, c, errno);
+}
+
 static void ep_listeners_arm(struct epoll_loop *lp, int on)
 {
 	for (unsigned i = 0; i < lp->nlisten; i++) {
@@ -129,7 +158,10 @@ static void ep_accept(struct epoll_loop *lp, struct ep_listener *l)
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			ep_admit(lp, fd, &ss);
+			if (l->service != SERVICE_ECHO)
+				ep_svc_admit(lp, fd, &ss, l->service);
+			else
+				ep_admit(lp, fd, &ss);
 			continue;
 		}
 		switch (errno) {
@@ -153,6 +185,45 @@ static void ep_accept(struct epoll_loop *lp, struct ep_listener *l)
 	}
 }
 
+/* UDP sockets: level-triggered (a budget left unfinished is simply reported again),
+ * exclusive when every worker shares them. Nothing to drain: closed on TERM. */
+static int ep_udp_setup(struct epoll_loop *lp)
+{
+	struct worker *w = lp->w;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < w->nlisten; i++)
+		n += w->listen_specs[i].proto == LISTEN_UDP;
+	if (n == 0)
+		return 0;
+	lp->udps = calloc(n, sizeof(*lp->udps));
+	if (lp->udps == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < w->nlisten; i++) {
+		struct udp_sock *u = &lp->udps[lp->nudp];
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = u};
+
+		if (w->listen_specs[i].proto != LISTEN_UDP)
+			continue;
+		*u = (struct udp_sock){EV_UDP, w->listen_fds[i], w->listen_specs[i].service};
+		lp->nudp++;
+		if (w->shared_listeners)
+			ev.events |= EPOLLEXCLUSIVE;
+		if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, u->fd, &ev) < 0)
+			return -errno;
+	}
+	return udp_worker_init(&lp->udp, w, 1);
+}
+
+static void ep_udp_close(struct epoll_loop *lp)
+{
+	for (unsigned i = 0; i < lp->nudp; i++) {
+		if (lp->udps[i].fd >= 0)
+			close(lp->udps[i].fd);
+		lp->udps[i].fd = -1;
+	}
+}
+
 /* TERM: accept nothing more, go on echoing until every peer closed or time is up. */
 static void ep_drain_start(struct epoll_loop *lp)
 {
@@ -167,12 +238,19 @@ static void ep_drain_start(struct epoll_loop *lp)
 	for (unsigned i = 0; i < lp->nlisten; i++) {
 		int fd;
 
+		if (lp->listeners[i].fd < 0)
+			continue;
 		while ((fd = accept4(lp->listeners[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
-		       0)
-			ep_admit_peer(lp, fd);
+		       0) {
+			if (lp->listeners[i].service != SERVICE_ECHO)
+				ep_svc_admit(lp, fd, NULL, lp->listeners[i].service);
+			else
+				ep_admit_peer(lp, fd);
+		}
 		close(lp->listeners[i].fd);
 		lp->listeners[i].fd = -1;
 	}
+	ep_udp_close(lp);
 	log_info("draining %lu connections", lp->echo.nconns);
 }
 
@@ -192,6 +270,15 @@ static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
 		if (worker_signal(lp->w))
 			ep_drain_start(lp);
 		break;
+	case EV_UDP: /* level-triggered: a budget left unfinished is reported again */
+		udp_serve(&lp->udp, ev->data.ptr, lp->now);
+		break;
+	case EV_SVC:
+		svc_event(&lp->svc, ev->data.ptr,
+			  ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR),
+			  ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR), ev->events & EPOLLRDHUP,
+			  lp->now);
+		break;
 	}
 }
 
@@ -204,6 +291,7 @@ static void ep_timers(struct epoll_loop *lp)
 	}
 	if (lp->draining && lp->now >= lp->drain_deadline)
 		echo_close_all(&lp->echo, CLOSE_DRAIN);
+	svc_tick(&lp->svc, lp->now, lp->draining && lp->now >= lp->drain_deadline);
 	echo_reclaim(&lp->echo);
 }
 
@@ -224,6 +312,7 @@ static int ep_timeout(const struct epoll_loop *lp)
 		return 0;
 	/* At least once a second, so the heartbeat shows the supervisor we are alive. */
 	t = min_timeout(echo_next_timeout_ms(&lp->echo), WORKER_HEARTBEAT_MS);
+	t = min_timeout(t, svc_next_ms(&lp->svc, lp->now));
 	if (lp->accept_resume != 0)
 		t = min_timeout(t, lp->accept_resume > lp->now ? (int)(lp->accept_resume - lp->now)
 							       : 0);
@@ -260,20 +349,28 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 	lp->nlisten = w->nlisten;
 	for (unsigned i = 0; i < w->nlisten; i++) {
 		lp->listeners[i].kind = EV_LISTENER;
-		lp->listeners[i].fd = w->listen_fds[i];
+		lp->listeners[i].fd =
+		    w->listen_specs[i].proto == LISTEN_TCP ? w->listen_fds[i] : -1;
+		lp->listeners[i].service = w->listen_specs[i].service;
 	}
+	if (svc_init(&lp->svc, w, NULL, NULL) < 0)
+		return -ENOMEM;
 	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (lp->epfd < 0)
 		return -errno;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) < 0)
 		return -errno;
 	ep_listeners_arm(lp, 1);
-	return 0;
+	return ep_udp_setup(lp);
 }
 
 static void ep_teardown(struct epoll_loop *lp)
 {
 	echo_fini(&lp->echo);
+	ep_udp_close(lp);
+	udp_worker_fini(&lp->udp);
+	svc_fini(&lp->svc);
+	free(lp->udps);
 	free(lp->listeners);
 	if (lp->epfd >= 0)
 		close(lp->epfd);
@@ -291,7 +388,7 @@ int loop_epoll_run(struct worker *w)
 		return EXIT_OSERR;
 	}
 	worker_ready(w);
-	while (!lp.draining || lp.echo.nconns > 0) {
+	while (!lp.draining || lp.echo.nconns > 0 || svc_busy(&lp.svc) > 0) {
 		int n = epoll_wait(lp.epfd, events, EP_EVENTS, ep_timeout(&lp));
 
 		if (n < 0 && errno != EINTR) {

@@ -34,6 +34,8 @@
 
 #include "echod/conn.h"
 #include "echod/log.h"
+#include "echod/service.h"
+#include "echod/udp_uring.h"
 #include "echod/worker.h"
 
 #define UR_SQ_ENTRIES   1024
@@ -63,7 +65,8 @@ struct ur_getevents_arg {
 };
 
 /* What a CQE is about: the low 3 bits of user_data, beside an 8-aligned pointer. */
-enum ur_op { UR_ACCEPT = 1, UR_RECV, UR_SEND, UR_CANCEL, UR_SIGNAL, UR_IGNORE };
+enum ur_op { UR_ACCEPT = 1, UR_RECV, UR_SEND, UR_CANCEL, UR_SIGNAL, UR_IGNORE,
+	     UR_EXT = UDP_URING_OP /* UDP and the small services: their own files */ };
 
 /* Connection flags (ur_conn.uflags). */
 #define UR_RECV_ARMED 0x01  /* a multishot recv is in flight */
@@ -77,6 +80,7 @@ struct ur_listener {
 	uint64_t fd;        /* 64-bit so the array stays 8-aligned for user_data */
 	int armed;
 	int closed;
+	int service;        /* enum listen_service; not echo: service.c's connection */
 };
 
 /* The iovecs of a multi-buffer sendmsg, alive while it is in flight. */
@@ -139,6 +143,8 @@ struct uring_loop {
 	uint64_t accept_resume;
 	int draining;
 	uint64_t drain_deadline;
+	struct udp_uring *udp;      /* NULL without UDP listeners */
+	struct svc_set svc;         /* TCP connections of the other services */
 };
 
 static uint64_t ud_pack(enum ur_op op, const void *ptr)
@@ -612,6 +618,67 @@ static void ur_feed_starved(struct uring_loop *lp)
 	}
 }
 
+/* ---- the other services: service.c's connections, driven by multishot poll ---- */
+
+static void ur_svc_arm(struct uring_loop *lp, struct svc_conn *c)
+{
+	struct io_uring_sqe *sqe = ur_sqe(lp, UR_EXT, c);
+
+	/* Edge-triggered, as service.c expects: a CQE per wake-up of the socket. */
+	io_uring_prep_poll_multishot(sqe, c->fd, POLLIN | POLLOUT | POLLRDHUP);
+	c->refs++;
+}
+
+/* service.c closes a connection: its poll must end before the struct is freed. */
+static void ur_svc_closing(void *arg, struct svc_conn *c)
+{
+	struct uring_loop *lp = arg;
+
+	if (c->refs > 0)
+		io_uring_prep_cancel64(ur_sqe(lp, UR_IGNORE, NULL), ud_pack(UR_EXT, c), 0);
+}
+
+static void on_svc_poll(struct uring_loop *lp, struct svc_conn *c, struct io_uring_cqe *cqe)
+{
+	int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+	unsigned ev = cqe->res > 0 ? (unsigned)cqe->res : 0;
+
+	if (!more)
+		c->refs--;
+	if (c->flags & SVC_CLOSED)
+		return; /* freed by svc_tick once refs is 0 */
+	if (cqe->res < 0 && cqe->res != -ECANCELED) {
+		svc_fail(&lp->svc, c, -cqe->res);
+		return;
+	}
+	svc_event(&lp->svc, c, ev & (POLLIN | POLLRDHUP | POLLHUP | POLLERR),
+		  ev & (POLLOUT | POLLHUP | POLLERR), ev & POLLRDHUP, lp->now);
+	if (!more && !(c->flags & SVC_CLOSED))
+		ur_svc_arm(lp, c);
+}
+
+static void ur_svc_admit(struct uring_loop *lp, int fd, int service)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const struct sockaddr *peer = NULL;
+	struct svc_conn *c;
+
+	if (lp->w->limits.max_per_ip > 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		peer = (const struct sockaddr *)&ss;
+	c = svc_accept(&lp->svc, fd, peer, (enum listen_service)service, lp->now);
+	if (c != NULL)
+		ur_svc_arm(lp, c);
+}
+
+static void on_ext(struct uring_loop *lp, void *ptr, struct io_uring_cqe *cqe)
+{
+	if (*(int *)ptr == EV_SVC)
+		on_svc_poll(lp, ptr, cqe);
+	else
+		udp_uring_complete(lp->udp, ptr, cqe, lp->now);
+}
+
 /* ---- accepting ---- */
 
 static void ur_arm_accept(struct uring_loop *lp, struct ur_listener *l)
@@ -660,8 +727,12 @@ static void ur_close_listener(struct uring_loop *lp, struct ur_listener *l)
 
 	if (l->closed)
 		return;
-	while ((fd = accept4((int)l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
-		ur_admit(lp, fd);
+	while ((fd = accept4((int)l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		if (l->service != SERVICE_ECHO)
+			ur_svc_admit(lp, fd, l->service);
+		else
+			ur_admit(lp, fd);
+	}
 	close((int)l->fd);
 	l->closed = 1;
 }
@@ -670,7 +741,9 @@ static void on_accept(struct uring_loop *lp, struct ur_listener *l, struct io_ur
 {
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		l->armed = 0;
-	if (cqe->res >= 0) {
+	if (cqe->res >= 0 && l->service != SERVICE_ECHO) {
+		ur_svc_admit(lp, cqe->res, l->service);
+	} else if (cqe->res >= 0) {
 		ur_admit(lp, cqe->res); /* accepted is accepted, draining or not */
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
 		   cqe->res == -ENOMEM) {
@@ -722,6 +795,7 @@ static void ur_drain_start(struct uring_loop *lp)
 			ur_close_listener(lp, l);
 		}
 	}
+	udp_uring_close(lp->udp);
 	log_info("draining %lu connections", lp->nconns);
 }
 
@@ -757,6 +831,7 @@ static void ur_timers(struct uring_loop *lp)
 	}
 	if (lp->draining && lp->now >= lp->drain_deadline)
 		ur_close_all(lp, CLOSE_DRAIN);
+	svc_tick(&lp->svc, lp->now, lp->draining && lp->now >= lp->drain_deadline);
 }
 
 static void ur_dispatch(struct uring_loop *lp, struct io_uring_cqe *cqe)
@@ -788,14 +863,19 @@ static void ur_dispatch(struct uring_loop *lp, struct io_uring_cqe *cqe)
 		break;
 	case UR_IGNORE:
 		break;
+	case UR_EXT:
+		on_ext(lp, ptr, cqe);
+		break;
 	}
 }
 
 static int ur_timeout_ms(const struct uring_loop *lp)
 {
-	int t = timer_next_ms(&lp->idle, lp->now);
+	int t = timer_next_ms(&lp->idle, lp->now), st = svc_next_ms(&lp->svc, lp->now);
 	uint64_t other = lp->now + WORKER_HEARTBEAT_MS; /* the supervisor's watchdog */
 
+	if (st >= 0 && (t < 0 || st < t))
+		t = st;
 	if (lp->accept_resume != 0 && lp->accept_resume < other)
 		other = lp->accept_resume;
 	if (lp->draining && lp->drain_deadline < other)
@@ -810,7 +890,7 @@ static int ur_timeout_ms(const struct uring_loop *lp)
 
 static int ur_done(const struct uring_loop *lp)
 {
-	if (!lp->draining || lp->nconns > 0 || lp->nzombies > 0)
+	if (!lp->draining || lp->nconns > 0 || lp->nzombies > 0 || svc_busy(&lp->svc) > 0)
 		return 0;
 	for (unsigned i = 0; i < lp->nlisten; i++)
 		if (!lp->listeners[i].closed)
@@ -890,12 +970,18 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	if (lp->listeners == NULL)
 		return -ENOMEM;
 	lp->nlisten = w->nlisten;
+	if (svc_init(&lp->svc, w, ur_svc_closing, lp) < 0)
+		return -ENOMEM;
 	for (unsigned i = 0; i < w->nlisten; i++) {
 		lp->listeners[i].fd = (uint64_t)w->listen_fds[i];
-		ur_arm_accept(lp, &lp->listeners[i]);
+		lp->listeners[i].service = (int)w->listen_specs[i].service;
+		if (w->listen_specs[i].proto == LISTEN_UDP)
+			lp->listeners[i].closed = 1; /* udp_uring's */
+		else
+			ur_arm_accept(lp, &lp->listeners[i]);
 	}
 	ur_arm_signal(lp);
-	return 0;
+	return udp_uring_setup(&lp->udp, &lp->ring, w);
 }
 
 static void ur_teardown(struct uring_loop *lp)
@@ -904,6 +990,9 @@ static void ur_teardown(struct uring_loop *lp)
 
 	if (lp->ring_ok)
 		io_uring_queue_exit(&lp->ring); /* cancels and waits for whatever is left */
+	udp_uring_free(lp->udp);
+	lp->udp = NULL;
+	svc_fini(&lp->svc);
 	while ((x = lp->spare_ctx) != NULL) {
 		lp->spare_ctx = x->next_free;
 		free(x);

@@ -115,15 +115,18 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 {
 	struct worker w;
 	int *fds = calloc(sv->ls.n ? sv->ls.n : 1, sizeof(int));
+	struct listen_spec *specs = calloc(sv->ls.n ? sv->ls.n : 1, sizeof(*specs));
 
-	if (fds == NULL)
+	if (fds == NULL || specs == NULL)
 		_exit(EXIT_OSERR);
 	close(sv->sigfd);
 	metrics_close(&sv->metrics);
 	memset(&w, 0, sizeof(w));
 	listen_keep_slot(&sv->ls, lslot);
-	for (unsigned i = 0; i < sv->ls.n; i++)
+	for (unsigned i = 0; i < sv->ls.n; i++) {
 		fds[i] = listen_slot_fd(&sv->ls, i, lslot);
+		specs[i] = sv->ls.v[i].spec;
+	}
 	w.shared_listeners = sv->ls.shared;
 	w.cfg = &sv->cfg;
 	w.backend = sv->backend;
@@ -131,6 +134,7 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 	w.stats = &sv->sh->slots[idx];
 	sv_worker_limits(sv, idx, &w.limits);
 	w.listen_fds = fds;
+	w.listen_specs = specs;
 	w.nlisten = sv->ls.n;
 	w.supervisor = getppid();
 	if (sv->banner[0] != '\0') {
@@ -286,7 +290,7 @@ static unsigned sv_live(const struct supervisor *sv)
 static void sv_log_stats(struct supervisor *sv)
 {
 	uint64_t v[STAT_COUNT];
-	char line[900];
+	char line[1536];
 
 	sv_counters(sv, -1, v);
 	stats_format(v, line, sizeof(line));
@@ -549,10 +553,16 @@ static void sv_open(struct supervisor *sv)
 	    (n = metrics_open(&sv->metrics, sv->cfg.metrics, (int)sv->cfg.backlog, why,
 			      sizeof(why))) < 0)
 		fatalx(-n, "--metrics: %s", why);
-	for (unsigned i = 0; i < sv->ls.n; i++)
-		log_msg(LOG_LVL_NOTICE, "listening on %s workers=%u backend=%s%s", sv->ls.v[i].name,
-			sv->cfg.workers, config_backend_name(sv->backend),
+	for (unsigned i = 0; i < sv->ls.n; i++) {
+		enum listen_service svc = sv->ls.v[i].spec.service;
+
+		/* echo, the default, is not named: the line stays what it always was */
+		log_msg(LOG_LVL_NOTICE, "listening on %s%s%s workers=%u backend=%s%s",
+			sv->ls.v[i].name, svc != SERVICE_ECHO ? " service=" : "",
+			svc != SERVICE_ECHO ? listen_service_name(svc) : "", sv->cfg.workers,
+			config_backend_name(sv->backend),
 			sv->ls.shared ? " (socket activation)" : "");
+	}
 	if (sv->metrics.fd >= 0)
 		log_msg(LOG_LVL_NOTICE, "metrics on http://%s/metrics", sv->metrics.name);
 }

@@ -48,8 +48,9 @@ int worker_signal(struct worker *w)
 	return drain;
 }
 
-int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
-		 struct limits_ticket *ticket)
+/* The admission of every TCP connection; banner: echo's greeting line, if any. */
+static int admit(struct worker *w, int fd, const struct sockaddr *peer,
+		 struct limits_ticket *ticket, const char *banner)
 {
 	enum limits_verdict verdict;
 	uint8_t key[16] = {0};
@@ -69,8 +70,8 @@ int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
 	/* Echoes are small and answered at once: never hold one back for an ACK. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	/* A fresh socket's buffer always takes a line this short whole. */
-	if (w->banner != NULL && send(fd, w->banner, w->banner_len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-					 (ssize_t)w->banner_len) {
+	if (banner != NULL && send(fd, banner, w->banner_len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+				       (ssize_t)w->banner_len) {
 		limits_release(&w->limits, ticket);
 		stats_add(w->stats, STAT_closed_error, 1);
 		close(fd);
@@ -78,6 +79,18 @@ int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
 	}
 	stats_add(w->stats, STAT_accepted, 1);
 	return 0;
+}
+
+int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
+		 struct limits_ticket *ticket)
+{
+	return admit(w, fd, peer, ticket, w->banner);
+}
+
+int worker_admit_plain(struct worker *w, int fd, const struct sockaddr *peer,
+		       struct limits_ticket *ticket)
+{
+	return admit(w, fd, peer, ticket, NULL);
 }
 
 void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket)

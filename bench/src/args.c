@@ -14,7 +14,10 @@ const char bench_usage[] =
     "  -c, --connections N   connections (default 10)\n"
     "  -d, --duration T      measured time: 10, 10s, 500ms, 2m (default 10s)\n"
     "  -s, --size BYTES      message/block size: 64, 4k, 1m (default 64)\n"
-    "      --mode M          pingpong | stream | churn | idle (default pingpong)\n"
+    "      --mode M          pingpong | stream | churn | idle | send | recv\n"
+    "                        (default pingpong; send: write only, for a discard\n"
+    "                        server; recv: read only, checking RFC 864's chargen\n"
+    "                        pattern, for a chargen server)\n"
     "      --depth N         pingpong messages in flight per connection (default 1)\n"
     "      --warmup T        run T first without counting it (default 0; not idle)\n"
     "      --latency         print the latency percentile table\n"
@@ -56,7 +59,7 @@ static const struct opt_def opt_defs[] = {
     {0, "timeout", true, OPT_TIMEOUT},	   {'h', "help", false, OPT_HELP},
 };
 
-static const char *const mode_names[] = {"pingpong", "stream", "churn", "idle"};
+static const char *const mode_names[] = {"pingpong", "stream", "churn", "idle", "send", "recv"};
 
 const char *bench_mode_name(enum bench_mode m)
 {

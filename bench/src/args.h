@@ -19,7 +19,9 @@ extern "C" {
 #define BENCH_MAX_SIZE	  (16UL << 20)
 #define BENCH_MAX_DEPTH	  1024
 
-enum bench_mode { MODE_PINGPONG, MODE_STREAM, MODE_CHURN, MODE_IDLE };
+/* send: write only (a discard server's load); recv: read only, checking RFC 864's
+ * chargen pattern (a chargen server's load). */
+enum bench_mode { MODE_PINGPONG, MODE_STREAM, MODE_CHURN, MODE_IDLE, MODE_SEND, MODE_RECV };
 
 struct bench_args {
 	unsigned threads;

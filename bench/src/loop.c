@@ -23,6 +23,7 @@
 #define IO_BUF		(64 * 1024)
 #define MAX_EVENTS	256
 #define READS_PER_EVENT 8
+#define SEND_BUDGET	16 /* send mode: sends per connection per turn */
 #define MAX_CONNECTING	256
 /*
  * Slots connecting, or connected but not yet answered, per thread. A connect
@@ -101,8 +102,14 @@ static bool counting_bytes(const struct worker *w)
 	return w->measuring || w->a->mode == MODE_IDLE;
 }
 
-static bool outstanding(const struct conn *c)
+/* Work the connection still waits on: bytes to send, echoes to come back; a receive-only
+ * connection always waits for more. */
+static bool outstanding(const struct worker *w, const struct conn *c)
 {
+	if (w->a->mode == MODE_SEND)
+		return c->send_off < c->limit;
+	if (w->a->mode == MODE_RECV)
+		return true;
 	return c->send_off < c->limit || c->recv_off < c->send_off;
 }
 
@@ -174,9 +181,23 @@ static void fail_conn(struct worker *w, struct conn *c, enum err_kind kind)
 	want_pump(w, c->retry_at);
 }
 
+/* Completions always show on the progress line, but count only inside the window. */
+static void completed(struct worker *w, const struct conn *c, uint64_t n, uint64_t fair_units)
+{
+	stat_add(&w->st->live_msgs, n);
+	if (!w->measuring)
+		return;
+	stat_add(&w->st->msgs, n);
+	w->sh->conn_count[c->idx] += fair_units;
+}
+
 static bool do_write(struct worker *w, struct conn *c)
 {
-	while (c->send_off < c->limit) {
+	/* Send mode has no end to reach: a fast sink would keep this loop forever. The
+	 * EPOLLOUT interest stays (level-triggered), so the rest goes next turn. */
+	int budget = w->a->mode == MODE_SEND ? SEND_BUDGET : -1;
+
+	while (c->send_off < c->limit && budget-- != 0) {
 		uint64_t left = c->limit - c->send_off;
 		size_t n = left < IO_BUF ? (size_t)left : IO_BUF;
 		ssize_t r;
@@ -195,6 +216,13 @@ static bool do_write(struct worker *w, struct conn *c)
 		c->last_progress = w->now;
 		if (counting_bytes(w))
 			stat_add(&w->st->tx_bytes, (uint64_t)r);
+		if (w->a->mode == MODE_SEND)
+			leave_ramp(w, c, true); /* a sink's taking bytes is its only answer */
+		if (w->a->mode == MODE_SEND)
+			completed(w, c,
+				  c->send_off / w->a->size -
+				      (c->send_off - (uint64_t)r) / w->a->size,
+				  (uint64_t)r);
 		if ((size_t)r < n)
 			break;
 	}
@@ -226,6 +254,13 @@ static void on_connected(struct worker *w, struct conn *c)
 	case MODE_STREAM:
 		c->limit = w->plan->stream_window;
 		break;
+	case MODE_SEND:
+		c->limit = UINT64_MAX; /* as fast as the server reads */
+		break;
+	case MODE_RECV:
+		c->limit = 0; /* nothing is sent; the server's bytes are awaited */
+		update_events(w, c);
+		return;
 	default:
 		c->limit = a->size;
 		break;
@@ -273,16 +308,6 @@ static void finish_connect(struct worker *w, struct conn *c)
 	on_connected(w, c);
 }
 
-/* Completions always show on the progress line, but count only inside the window. */
-static void completed(struct worker *w, const struct conn *c, uint64_t n, uint64_t fair_units)
-{
-	stat_add(&w->st->live_msgs, n);
-	if (!w->measuring)
-		return;
-	stat_add(&w->st->msgs, n);
-	w->sh->conn_count[c->idx] += fair_units;
-}
-
 static bool pingpong_data(struct worker *w, struct conn *c)
 {
 	const struct bench_args *a = w->a;
@@ -299,7 +324,7 @@ static bool pingpong_data(struct worker *w, struct conn *c)
 			c->limit += a->size;
 		}
 	}
-	if (w->stopping && !outstanding(c)) {
+	if (w->stopping && !outstanding(w, c)) {
 		finish(w, c, C_DONE);
 		return false;
 	}
@@ -313,7 +338,7 @@ static bool stream_data(struct worker *w, struct conn *c, uint64_t before)
 		c->limit = c->recv_off + w->plan->stream_window;
 		return do_write(w, c);
 	}
-	if (!outstanding(c)) {
+	if (!outstanding(w, c)) {
 		finish(w, c, C_DONE);
 		return false;
 	}
@@ -344,12 +369,38 @@ static bool idle_data(struct worker *w, struct conn *c)
 	return false;
 }
 
+/* recv: every byte must be the chargen stream's next one. */
+static bool recv_data(struct worker *w, struct conn *c, size_t n)
+{
+	uint64_t before = c->recv_off;
+
+	if (chargen_check(c->recv_off, w->rx, n) != n) {
+		fail_conn(w, c, ERR_MISMATCH);
+		return false;
+	}
+	c->recv_off += n;
+	c->last_progress = w->now;
+	leave_ramp(w, c, true);
+	stat_add(&w->st->live_rx, n);
+	if (counting_bytes(w))
+		stat_add(&w->st->rx_bytes, n);
+	completed(w, c, c->recv_off / w->a->size - before / w->a->size, n);
+	if (w->stopping) {
+		finish(w, c, C_DONE);
+		return false;
+	}
+	return true;
+}
+
 static bool on_data(struct worker *w, struct conn *c, size_t n)
 {
 	uint64_t before = c->recv_off;
 
-	/* More echo than was sent cannot be an echo at all. */
-	if (n > c->send_off - c->recv_off || pattern_check(c->seed, c->recv_off, w->rx, n) != n) {
+	if (w->a->mode == MODE_RECV)
+		return recv_data(w, c, n);
+	/* More echo than was sent cannot be an echo at all (and send mode expects none). */
+	if (w->a->mode == MODE_SEND || n > c->send_off - c->recv_off ||
+	    pattern_check(c->seed, c->recv_off, w->rx, n) != n) {
 		fail_conn(w, c, ERR_MISMATCH);
 		return false;
 	}
@@ -454,7 +505,8 @@ static void check_conn(struct worker *w, struct conn *c)
 		break;
 	case C_OPEN:
 	case C_SHUT:
-		if ((c->state == C_SHUT || outstanding(c)) && w->now - c->last_progress >= timeout)
+		if ((c->state == C_SHUT || outstanding(w, c)) &&
+		    w->now - c->last_progress >= timeout)
 			fail_conn(w, c, ERR_TIMEOUT);
 		break;
 	default:
@@ -553,9 +605,11 @@ static void stop_conn(struct worker *w, struct conn *c)
 	} else if (c->state == C_OPEN || c->state == C_SHUT) {
 		if (mode == MODE_STREAM)
 			c->limit = c->send_off;
-		if (mode == MODE_IDLE && c->phase == IDLE_HOLD)
+		if (mode == MODE_SEND || mode == MODE_RECV)
+			finish(w, c, C_DONE); /* nothing comes back to wait for */
+		else if (mode == MODE_IDLE && c->phase == IDLE_HOLD)
 			start_final(w, c);
-		else if ((mode == MODE_PINGPONG || mode == MODE_STREAM) && !outstanding(c))
+		else if ((mode == MODE_PINGPONG || mode == MODE_STREAM) && !outstanding(w, c))
 			finish(w, c, C_DONE);
 		else if (mode == MODE_STREAM)
 			update_events(w, c);

@@ -70,3 +70,24 @@ size_t pattern_check(uint64_t seed, uint64_t off, const void *buf, size_t len)
 	}
 	return len;
 }
+
+uint8_t chargen_byte(uint64_t off)
+{
+	uint64_t line = off / 74, col = off % 74;
+
+	if (col == 72)
+		return '\r';
+	if (col == 73)
+		return '\n';
+	return (uint8_t)(32 + (line + col) % 95);
+}
+
+size_t chargen_check(uint64_t off, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != chargen_byte(off + i))
+			return i;
+	return len;
+}

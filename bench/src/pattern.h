@@ -23,6 +23,12 @@ void pattern_fill(uint64_t seed, uint64_t off, void *buf, size_t len);
 /* Index of the first byte of buf that is not stream byte off + index, or len if none. */
 size_t pattern_check(uint64_t seed, uint64_t off, const void *buf, size_t len);
 
+/* RFC 864's chargen stream (95 printable characters, 72-column lines rotating by
+ * one, CRLF): byte off of it, and the index of the first byte of buf that differs
+ * from stream bytes [off, off + len), or len. recv mode checks chargen servers so. */
+uint8_t chargen_byte(uint64_t off);
+size_t chargen_check(uint64_t off, const void *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

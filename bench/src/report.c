@@ -6,8 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const request_units[] = {"msgs", "blocks", "cycles", "echoes"};
-static const char *const fair_units[] = {"msgs", "bytes", "cycles", "echoes"};
+static const char *const request_units[] = {"msgs",   "blocks", "cycles",
+					    "echoes", "blocks", "blocks"};
+static const char *const fair_units[] = {"msgs", "bytes", "cycles", "echoes", "bytes", "bytes"};
+
+/* The bytes that measure the transfer: sent ones for a send-only run. */
+static uint64_t moved(const struct bench_args *a, const struct bench_result *r)
+{
+	return a->mode == MODE_SEND ? r->tx : r->rx;
+}
 
 static int cmp_u64(const void *x, const void *y)
 {
@@ -115,7 +122,9 @@ void report_header(FILE *f, const struct bench_args *a, const struct bench_resul
 	if (r->nprocs > 1)
 		fprintf(f, " in %u processes", r->nprocs);
 	fprintf(f, ", %s %s", fmt_bytes(s, sizeof(s), (double)a->size),
-		a->mode == MODE_STREAM ? "blocks" : "messages");
+		a->mode == MODE_STREAM || a->mode == MODE_SEND || a->mode == MODE_RECV
+		    ? "blocks"
+		    : "messages");
 	if (a->mode == MODE_PINGPONG)
 		fprintf(f, ", depth %u", a->depth);
 	if (a->warmup_ns)
@@ -175,13 +184,14 @@ void report_text(FILE *f, const struct bench_args *a, const struct bench_result 
 			"echoing after the hold\n",
 			(unsigned long long)r->held, a->conns, r->open_s,
 			(unsigned long long)r->verified);
-	fprintf(f, "  %llu %s in %.2fs, %s echoed (%s sent)\n", (unsigned long long)r->msgs,
+	fprintf(f, "  %llu %s in %.2fs, %s %s (%s sent)\n", (unsigned long long)r->msgs,
 		request_units[a->mode], r->elapsed_s, fmt_bytes(b1, sizeof(b1), (double)r->rx),
+		a->mode == MODE_RECV || a->mode == MODE_SEND ? "received" : "echoed",
 		fmt_bytes(b2, sizeof(b2), (double)r->tx));
 	if (a->mode != MODE_IDLE) {
 		fprintf(f, "  Requests/sec: %12.2f\n", per_sec(r->msgs, r->elapsed_s));
 		fprintf(f, "  Transfer/sec: %12s\n",
-			fmt_bytes(b1, sizeof(b1), per_sec(r->rx, r->elapsed_s)));
+			fmt_bytes(b1, sizeof(b1), per_sec(moved(a, r), r->elapsed_s)));
 	}
 	text_errors(f, r);
 	if (r->fair)
@@ -258,7 +268,7 @@ void report_json(FILE *f, const struct bench_args *a, const struct bench_result 
 	fprintf(f, ",\"requests_per_sec\":%.2f,\"bytes_sent\":%llu,\"bytes_received\":%llu",
 		per_sec(r->msgs, r->elapsed_s), (unsigned long long)r->tx,
 		(unsigned long long)r->rx);
-	fprintf(f, ",\"transfer_mb_per_sec\":%.3f,", per_sec(r->rx, r->elapsed_s) / 1e6);
+	fprintf(f, ",\"transfer_mb_per_sec\":%.3f,", per_sec(moved(a, r), r->elapsed_s) / 1e6);
 	json_errors(f, r);
 	fprintf(f, ",");
 	if (has_latency(a))

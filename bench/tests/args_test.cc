@@ -79,8 +79,8 @@ TEST(Args, AllOptionsInEveryForm)
 
 TEST(Args, ModesByName)
 {
-	const char *names[] = {"pingpong", "stream", "churn", "idle"};
-	for (int m = 0; m < 4; m++) {
+	const char *names[] = {"pingpong", "stream", "churn", "idle", "send", "recv"};
+	for (int m = 0; m < 6; m++) {
 		Parsed p = parse({"--mode", names[m], "h:1"});
 		ASSERT_EQ(p.rc, 0) << p.err;
 		EXPECT_EQ(p.a->mode, static_cast<bench_mode>(m));

@@ -126,6 +126,57 @@ TEST(EchoBench, IdleAgainstCorrectEcho)
 	EXPECT_EQ(j["fairness"], "null");
 }
 
+TEST(EchoBench, SendModeAgainstADiscardServer)
+{
+	TestServer srv(Behavior::Silent);
+	ASSERT_TRUE(srv.ok());
+	int status;
+	Json j = bench_json(srv.target(), {"--mode", "send", "-c", "3", "-s", "4k", "-d", "1"},
+			    &status);
+	EXPECT_EQ(status, 0);
+	expect_clean(j);
+	EXPECT_EQ(j["request_unit"], "blocks");
+	EXPECT_GT(ebtest::json_num(j, "bytes_sent"), 4096);
+	EXPECT_EQ(ebtest::json_num(j, "bytes_received"), 0);
+	EXPECT_GT(ebtest::json_num(j, "transfer_mb_per_sec"), 0);
+	EXPECT_GT(ebtest::json_num(j, "fairness.min"), 0) << "every connection sent";
+}
+
+TEST(EchoBench, SendModeFlagsAServerThatAnswers)
+{
+	TestServer srv(Behavior::Echo);
+	ASSERT_TRUE(srv.ok());
+	int status;
+	Json j = bench_json(srv.target(), {"--mode", "send", "-c", "1", "-d", "500ms"}, &status);
+	EXPECT_EQ(status, 1);
+	expect_only_error(j, "mismatch");
+}
+
+TEST(EchoBench, RecvModeAgainstAChargenServer)
+{
+	TestServer srv(Behavior::Chargen);
+	ASSERT_TRUE(srv.ok());
+	int status;
+	Json j = bench_json(srv.target(), {"--mode", "recv", "-c", "3", "-s", "4k", "-d", "1"},
+			    &status);
+	EXPECT_EQ(status, 0);
+	expect_clean(j);
+	EXPECT_EQ(ebtest::json_num(j, "bytes_sent"), 0);
+	EXPECT_GT(ebtest::json_num(j, "bytes_received"), 74 * 95);
+	EXPECT_GT(ebtest::json_num(j, "transfer_mb_per_sec"), 0);
+}
+
+TEST(EchoBench, RecvModeFlagsASilentServer)
+{
+	TestServer srv(Behavior::Silent);
+	ASSERT_TRUE(srv.ok());
+	int status;
+	Json j = bench_json(srv.target(),
+			    {"--mode", "recv", "-c", "1", "-d", "300ms", "--timeout", "200ms"}, &status);
+	EXPECT_EQ(status, 1);
+	expect_only_error(j, "timeout");
+}
+
 TEST(EchoBench, Ipv6Literal)
 {
 	TestServer srv(Behavior::Echo, true);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace
@@ -79,6 +80,32 @@ TEST(Pattern, StreamsDifferPerConnectionAndGeneration)
 	EXPECT_NE(a, b);
 	EXPECT_NE(a, c);
 	EXPECT_LT(pattern_check(pattern_seed(1, 2), 0, a.data(), a.size()), size_t{16});
+}
+
+// RFC 864 written out by hand: line k is 72 characters from the k-th printable one.
+TEST(Chargen, StreamIsTheRfc864Pattern)
+{
+	std::string want;
+	for (int k = 0; k < 200; k++) {
+		for (int j = 0; j < 72; j++)
+			want += char(' ' + (k + j) % 95);
+		want += "\r\n";
+	}
+	for (size_t i = 0; i < want.size(); i++)
+		ASSERT_EQ(chargen_byte(i), uint8_t(want[i])) << i;
+	EXPECT_EQ(chargen_check(0, want.data(), want.size()), want.size());
+	EXPECT_EQ(chargen_check(74 * 95, want.data(), want.size()), want.size()) << "95-line period";
+}
+
+TEST(Chargen, CheckFindsTheFirstWrongByte)
+{
+	std::string s;
+	for (uint64_t i = 1000; i < 2000; i++)
+		s += char(chargen_byte(i));
+	EXPECT_EQ(chargen_check(1000, s.data(), s.size()), s.size());
+	s[333] ^= 1;
+	EXPECT_EQ(chargen_check(1000, s.data(), s.size()), 333u);
+	EXPECT_EQ(chargen_check(1001, s.data(), s.size()), 0u) << "shifted by one";
 }
 
 } // namespace

@@ -100,9 +100,25 @@ void TestServer::accept_one(std::vector<Client> &clients)
 	clients.push_back(Client{fd, 0, false});
 }
 
+// Chargen: the next stretch of the pattern, as much as the socket takes now.
+static bool send_chargen(int fd, uint64_t *off)
+{
+	char buf[7400];
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		uint64_t p = *off + i, line = p / 74, col = p % 74;
+		buf[i] = col == 72 ? '\r' : col == 73 ? '\n' : char(' ' + (line + col) % 95);
+	}
+	ssize_t n = send(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n > 0)
+		*off += uint64_t(n);
+	return n >= 0 || errno == EAGAIN || errno == EINTR;
+}
+
 bool TestServer::serve(Client &c)
 {
 	static thread_local char buf[65536];
+	if (behavior_ == Behavior::Chargen && !send_chargen(c.fd, &c.seen))
+		return false;
 	ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 	if (n < 0)
@@ -131,6 +147,7 @@ bool TestServer::serve(Client &c)
 		return false;
 	}
 	case Behavior::Silent:
+	case Behavior::Chargen:
 		return true;
 	}
 	return false;
@@ -142,8 +159,9 @@ void TestServer::run()
 
 	while (!stop_) {
 		std::vector<pollfd> pfds{{lfd_, POLLIN, 0}};
+		short ev = behavior_ == Behavior::Chargen ? POLLIN | POLLOUT : POLLIN;
 		for (const Client &c : clients)
-			pfds.push_back({c.fd, POLLIN, 0});
+			pfds.push_back({c.fd, ev, 0});
 		if (poll(pfds.data(), pfds.size(), 20) <= 0)
 			continue;
 		if (pfds[0].revents & POLLIN)

@@ -18,7 +18,8 @@ enum class Behavior {
 	Corrupt,   // flips stream byte 5 of every connection
 	DropClose, // echoes half of the first chunk, then FIN; keeps reading
 	Reset,	   // closes with SO_LINGER 0 (RST) once data arrives
-	Silent,	   // reads and discards: never answers
+	Silent,	   // reads and discards: never answers (a discard server)
+	Chargen,   // sends RFC 864's pattern as fast as it is read; drops what comes in
 };
 
 // A single thread with a poll() loop on 127.0.0.1 (or ::1), ephemeral port.

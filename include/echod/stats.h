@@ -33,7 +33,13 @@ extern "C" {
 	X(buffers_held)                                                                            \
 	X(ring_enobufs)                                                                            \
 	X(rearms)                                                                                  \
-	X(zc_sends)
+	X(zc_sends)                                                                                \
+	X(udp_in)                                                                                  \
+	X(udp_out)                                                                                 \
+	X(udp_refused_port)                                                                        \
+	X(udp_refused_addr)                                                                        \
+	X(udp_refused_rate)                                                                        \
+	X(udp_dropped)
 
 enum stats_counter {
 #define STATS_ENUM(name) STAT_##name,

@@ -22,7 +22,7 @@ extern "C" {
 #define WORKER_HEARTBEAT_MS 1000
 
 /* First int of whatever a backend keeps in its event data. */
-enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL };
+enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL, EV_UDP, EV_UDP_SEND, EV_SVC };
 
 struct worker {
 	const struct config *cfg;
@@ -31,6 +31,7 @@ struct worker {
 	struct stats_slot *stats;
 	struct limits limits;
 	int *listen_fds;
+	const struct listen_spec *listen_specs; /* per listener: protocol and service */
 	unsigned nlisten;
 	int shared_listeners;        /* sockets shared by all workers: EPOLLEXCLUSIVE */
 	int sigfd;                   /* TERM/INT: drain */
@@ -48,6 +49,9 @@ void worker_ready(struct worker *w);
  * per-address limit is set. */
 int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
 		 struct limits_ticket *ticket);
+/* The same without the banner: the connections of the services other than echo. */
+int worker_admit_plain(struct worker *w, int fd, const struct sockaddr *peer,
+		       struct limits_ticket *ticket);
 /* An admitted connection the backend has no memory for: gives back, counts, closes. */
 void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket);
 /* Reads the signalfd; returns 1 when the worker must drain and stop. */

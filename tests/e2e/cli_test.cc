@@ -71,7 +71,7 @@ INSTANTIATE_TEST_SUITE_P(
 	BadUsage{"BadIdleTimeout", {"--idle-timeout=x"}, "--idle-timeout", {"x"}},
 	BadUsage{"PortTooBig", {"-l", "127.0.0.1:99999"}, "--listen", {"127.0.0.1:99999", "99999"}},
 	BadUsage{"BadAddress", {"-l", "1.2.3.4.5:7"}, "--listen", {"1.2.3.4.5:7", "1.2.3.4.5"}},
-	BadUsage{"UdpNotYet", {"-l", "udp::7"}, "--listen", {"udp::7", "udp:", "udp"}},
+	BadUsage{"UdpReverse", {"-l", "udp::7/reverse"}, "--listen", {"udp::7/reverse", "reverse"}},
 	BadUsage{"UnknownService", {"-l", ":7/bogus"}, "--listen", {":7/bogus", "bogus", "/bogus"}},
 	BadUsage{"StrayArgument", {"stray"}, "", {"stray"}}),
     [](const ::testing::TestParamInfo<BadUsage> &info) { return info.param.name; });

@@ -343,34 +343,8 @@ TEST(SdActivationRefusal, NotASocketExits78)
 	EXPECT_NE(r.err.find("is not a socket"), std::string::npos) << r.err;
 }
 
-// Whether echod serves this listen spec now (it refuses what it does not serve yet).
-bool Serves(const std::string &spec)
-{
-	return RunEchod({"-l", spec, "--check-config"}).status == 0;
-}
-
-TEST(SdActivationRefusal, DatagramSocketIsRefusedUntilUdpIsServed)
-{
-	if (Serves("udp:127.0.0.1:0"))
-		GTEST_SKIP() << "echod serves UDP now: the UDP tests cover datagram sockets";
-	Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-	ASSERT_TRUE(fd.valid());
-	RunResult r = RunWithPassedFd(fd.get(), "");
-	EXPECT_EQ(r.status, 78) << r.err;
-	EXPECT_NE(r.err.find("datagram socket"), std::string::npos) << r.err;
-}
-
-TEST(SdActivationRefusal, SocketNamedForAnotherServiceIsRefusedUntilServed)
-{
-	if (Serves("127.0.0.1:0/chargen"))
-		GTEST_SKIP() << "echod serves chargen now: its own tests cover it";
-	int port = 0;
-	Fd lfd = ListenTcp(kLoopback, &port);
-	ASSERT_TRUE(lfd.valid());
-	RunResult r = RunWithPassedFd(lfd.get(), "chargen");
-	EXPECT_EQ(r.status, 78) << r.err;
-	EXPECT_NE(r.err.find("named 'chargen'"), std::string::npos) << r.err;
-}
+// Datagram sockets and sockets named for another service are served now:
+// activation_test.cc covers them.
 
 TEST(SdActivationRefusal, SocketsForAnotherPidAreIgnored)
 {

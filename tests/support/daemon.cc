@@ -104,7 +104,17 @@ int Scaled(int ms)
 
 bool Daemon::Start(const std::vector<std::string> &args, int listeners, std::string *error)
 {
-	std::vector<std::string> cmd = EchodCommand(args);
+	return StartWrapped({}, args, listeners, error);
+}
+
+// wrapper (sd-activate and its options, say) runs first; ECHOD_TEST_WRAPPER's
+// command, if any, comes between it and echod.
+bool Daemon::StartWrapped(const std::vector<std::string> &wrapper,
+			  const std::vector<std::string> &args, int listeners, std::string *error)
+{
+	std::vector<std::string> cmd = wrapper;
+	std::vector<std::string> echod = EchodCommand(args);
+	cmd.insert(cmd.end(), echod.begin(), echod.end());
 	if (!proc_.Start(cmd[0], std::vector<std::string>(cmd.begin() + 1, cmd.end()), "", error))
 		return false;
 	int seen = proc_.WaitForStderrLines(kListening, listeners, Scaled(kStartTimeoutMs));

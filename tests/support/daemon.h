@@ -40,6 +40,10 @@ class Daemon
 	// lines and then "echod: ready". On failure returns false; *error holds the
 	// reason and the daemon's stderr.
 	bool Start(const std::vector<std::string> &args, int listeners, std::string *error);
+	// The same, echod run by a wrapper program: wrapper[0] wrapper[1..] ECHOD args.
+	// The wrapper must exec echod (the pid stays the daemon's).
+	bool StartWrapped(const std::vector<std::string> &wrapper,
+			  const std::vector<std::string> &args, int listeners, std::string *error);
 
 	// The port of the i-th listening line.
 	int port(size_t i = 0) const

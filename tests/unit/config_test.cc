@@ -232,6 +232,21 @@ TEST(ConfigDefaults, MatchTheContract)
 	EXPECT_EQ(l.cfg.verbosity, 0);
 }
 
+TEST(ConfigArgs, EveryServiceOverTcpAndUdp)
+{
+	Loaded l = Load({"-l", ":7007", "-l", "udp::7007", "-l", "tcp::9/discard", "-l",
+			 "udp::9/discard", "-l", ":19/chargen", "-l", "udp::19/chargen", "-l",
+			 ":13/daytime", "-l", "udp::13/daytime", "-l", ":7014/reverse"});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	ASSERT_EQ(l.cfg.nlisten, 9u);
+	EXPECT_EQ(l.cfg.listen[1].proto, LISTEN_UDP);
+	EXPECT_EQ(l.cfg.listen[1].service, SERVICE_ECHO);
+	EXPECT_EQ(l.cfg.listen[5].proto, LISTEN_UDP);
+	EXPECT_EQ(l.cfg.listen[5].service, SERVICE_CHARGEN);
+	EXPECT_EQ(l.cfg.listen[8].service, SERVICE_REVERSE);
+}
+
 class WorkersSpelling : public ::testing::TestWithParam<std::vector<std::string>>
 {
 };
@@ -366,9 +381,7 @@ INSTANTIATE_TEST_SUITE_P(
 	BadArgs{"StrayArgument", {"stray"}, {"unexpected argument 'stray'"}},
 	BadArgs{"LoneDash", {"-"}, {"unexpected argument '-'"}},
 	BadArgs{"ArgumentAfterDoubleDash", {"--", "stray"}, {"unexpected argument 'stray'"}},
-	BadArgs{"UdpListener", {"-l", "udp::7"}, {"--listen", "'udp::7'", "not supported yet"}},
-	BadArgs{
-	    "ChargenService", {"-l", ":7/chargen"}, {"--listen", "'chargen'", "not supported yet"}},
+	BadArgs{"UdpReverse", {"-l", "udp::7/reverse"}, {"--listen", "'udp::7/reverse'", "TCP only"}},
 	BadArgs{"BadListenPort", {"-l", "127.0.0.1:99999"}, {"--listen", "'127.0.0.1:99999'"}},
 	BadArgs{"EmptyListen", {"--listen="}, {"--listen", "''"}},
 	BadArgs{"UnknownUser", {"--user=x"}, {"--user", "'x'"}},
@@ -506,7 +519,7 @@ INSTANTIATE_TEST_SUITE_P(
 	BadFile{"MissingEquals", "\nworkers 3\n", 2, {"name = value"}},
 	BadFile{"HelpIsCommandLineOnly", "help = true\n", 1, {"help", "command line only"}},
 	BadFile{"ConfigIsCommandLineOnly", "config = /etc/x\n", 1, {"config", "command line"}},
-	BadFile{"UdpListener", "listen = udp::7\n", 1, {"listen", "not supported yet"}},
+	BadFile{"UdpReverse", "listen = udp::7/reverse\n", 1, {"listen", "TCP only"}},
 	BadFile{"VerboseNotBool", "verbose = loud\n", 1, {"verbose", "'loud'"}},
 	BadFile{"LineTooLong", "workers = 2\n#" + std::string(2000, 'x') + "\n", 2, {"too long"}}),
     [](const ::testing::TestParamInfo<BadFile> &info) { return info.param.name; });

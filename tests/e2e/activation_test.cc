@@ -1,0 +1,106 @@
+// Socket activation: the sockets systemd passes (LISTEN_FDS) are served by what
+// they are: a stream socket is TCP, a datagram socket UDP; FileDescriptorName=
+// (LISTEN_FDNAMES) may name the service. Run under tests/tools/sd-activate.
+#include <sys/socket.h>
+
+#include "fixture.h"
+#include "udp.h"
+
+namespace e2e
+{
+namespace
+{
+
+using ActivationTest = BackendTest;
+ECHOD_INSTANTIATE_BACKENDS(ActivationTest);
+
+constexpr int kTimeoutMs = 10000;
+
+// echod -b BACKEND -w 2 under sd-activate with the given socket specs.
+std::unique_ptr<Daemon> StartActivated(const std::string &backend,
+				       const std::vector<std::string> &specs, std::string *error)
+{
+	std::vector<std::string> wrapper = {SD_ACTIVATE_BIN};
+	wrapper.insert(wrapper.end(), specs.begin(), specs.end());
+	wrapper.push_back("--");
+	auto d = std::make_unique<Daemon>();
+	if (!d->StartWrapped(wrapper, {"-b", backend, "-w", "2"}, int(specs.size()), error))
+		return nullptr;
+	return d;
+}
+
+TEST_P(ActivationTest, DatagramSocketIsUdpEchoBesideStreamSocket)
+{
+	std::string error, back;
+	auto d = StartActivated(backend(), {"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}, &error);
+	ASSERT_NE(d, nullptr) << error;
+	EXPECT_NE(d->Log().find("listening on udp 127.0.0.1:"), std::string::npos) << d->Log();
+	EXPECT_NE(d->Log().find("(socket activation)"), std::string::npos) << d->Log();
+	Fd udp = UdpSocket(kLoopback, 0, &error);
+	ASSERT_TRUE(udp.valid()) << error;
+	for (int i = 0; i < 20; i++) {
+		std::string msg = RandomBytes(1 + size_t(i) * 997, uint64_t(i));
+		ASSERT_TRUE(UdpSendTo(udp.get(), kLoopback, d->port(0), msg));
+		ASSERT_EQ(UdpRecv(udp.get(), &back, kTimeoutMs), RecvStatus::kOk) << i;
+		ASSERT_TRUE(back == msg) << i;
+	}
+	EXPECT_TRUE(ConnectAndEcho(kLoopback, d->port(1), "stream too\n", kTimeoutMs, &error))
+	    << error;
+}
+
+TEST_P(ActivationTest, DatagramSocketKeepsTheGuard)
+{
+	std::string error, back;
+	auto d = StartActivated(backend(), {"udp:127.0.0.1:0"}, &error);
+	ASSERT_NE(d, nullptr) << error;
+	ASSERT_TRUE(SendForgedUdp("255.255.255.255", 40000, kLoopback, d->port(), "x", &error))
+	    << error;
+	EXPECT_EQ(WaitCounter(d.get(), "udp_refused_addr", 1, kTimeoutMs), 1u) << d->Log();
+}
+
+// FileDescriptorName= names the service; any other name (the unit's) means echo.
+TEST_P(ActivationTest, SocketNamePicksTheService)
+{
+	std::string error, back;
+	auto d = StartActivated(backend(),
+				{"tcp:127.0.0.1:0=daytime", "udp:127.0.0.1:0=chargen",
+				 "tcp:127.0.0.1:0=reverse", "tcp:127.0.0.1:0=echod.socket",
+				 "udp:127.0.0.1:0=discard"},
+				&error);
+	ASSERT_NE(d, nullptr) << error;
+	EXPECT_NE(d->Log().find("service=daytime"), std::string::npos) << d->Log();
+	Fd day = Connect(kLoopback, d->port(0), kTimeoutMs, &error);
+	ASSERT_TRUE(day.valid()) << error;
+	ASSERT_EQ(RecvExact(day.get(), &back, 12, kTimeoutMs), RecvStatus::kOk);
+	EXPECT_NE(back.find("day, "), std::string::npos) << back; // "Monday, N" ... "Sunday, N"
+
+	Fd udp = UdpSocket(kLoopback, 0, &error);
+	ASSERT_TRUE(udp.valid()) << error;
+	ASSERT_TRUE(UdpSendTo(udp.get(), kLoopback, d->port(1), "x"));
+	ASSERT_EQ(UdpRecv(udp.get(), &back, kTimeoutMs), RecvStatus::kOk);
+	EXPECT_EQ(back.size(), 444u);
+	EXPECT_EQ(back.substr(0, 10), " !\"#$%&'()");
+
+	Fd rev = Connect(kLoopback, d->port(2), kTimeoutMs, &error);
+	ASSERT_TRUE(rev.valid()) << error;
+	ASSERT_TRUE(SendAll(rev.get(), "systemd\n", kTimeoutMs));
+	ASSERT_EQ(RecvExact(rev.get(), &back, 8, kTimeoutMs), RecvStatus::kOk);
+	EXPECT_EQ(back, "dmetsys\n");
+
+	EXPECT_TRUE(ConnectAndEcho(kLoopback, d->port(3), "echo\n", kTimeoutMs, &error)) << error;
+
+	ASSERT_TRUE(UdpSendTo(udp.get(), kLoopback, d->port(4), "dropped"));
+	EXPECT_EQ(WaitCounter(d.get(), "udp_in", 2, kTimeoutMs), 2u);
+	EXPECT_FALSE(UdpPoll(udp.get(), &back));
+}
+
+TEST(Activation, DatagramSocketNamedReverseIsRefused)
+{
+	RunResult r = RunProgram(SD_ACTIVATE_BIN, {"udp:127.0.0.1:0=reverse", "--", ECHOD_BIN, "-b",
+						   "epoll", "-w", "1"});
+	EXPECT_EQ(r.status, 78) << r.err;
+	EXPECT_NE(r.err.find("TCP only"), std::string::npos) << r.err;
+}
+
+} // namespace
+} // namespace e2e
