@@ -50,6 +50,7 @@
 #define UR_LEVEL_MIN    32    /* buffers kept in the ring at the least */
 #define UR_BATCH_MAX    64    /* CQEs a busy turn waits to gather ... */
 #define UR_BATCH_WAIT   50    /* ... for at most this many microseconds */
+#define UR_TRIM_IDLE    2000  /* ms without connections before the buffers' pages go back */
 
 /* Newer than Debian 12's liburing 2.3 headers (kernel 6.12). */
 #ifndef IORING_FEAT_MIN_TIMEOUT
@@ -139,6 +140,8 @@ struct uring_loop {
 	unsigned nspare_ctx;
 	unsigned long nconns;       /* open connections */
 	unsigned long nzombies;     /* closed, waiting for their CQEs */
+	uint64_t idle_since;        /* ms; when the last connection's requests ended */
+	int trimmed;                /* the buffers' pages were given back since */
 	uint64_t now;
 	uint64_t accept_resume;
 	int draining;
@@ -264,6 +267,7 @@ static int buf_ring_setup(struct uring_loop *lp)
 	for (unsigned b = lp->nbufs; b-- > 0;)
 		buf_recycle(lp, b);
 	buf_publish(lp);
+	lp->trimmed = 1; /* untouched so far */
 	return 0;
 }
 
@@ -349,6 +353,8 @@ static void ur_maybe_free(struct uring_loop *lp, struct ur_conn *c)
 	close(c->base.fd);
 	lp->nzombies--;
 	free(c);
+	if (lp->nconns == 0 && lp->nzombies == 0)
+		lp->idle_since = lp->now;
 }
 
 /* The only way a connection goes away: counts it, says why, cancels what is in flight. */
@@ -713,6 +719,7 @@ static void ur_admit(struct uring_loop *lp, int fd)
 	c->base.state = CONN_ECHOING;
 	timer_insert(&lp->idle, &c->base.idle, lp->now);
 	lp->nconns++;
+	lp->trimmed = 0;
 	ur_arm_recv(lp, c);
 }
 
@@ -817,6 +824,26 @@ static void ur_close_all(struct uring_loop *lp, enum conn_close_reason why)
 		ur_close(lp, uconn_of(node), why);
 }
 
+/*
+ * A worker that has had no connection for a while gives the pages of its receive
+ * buffers back, so a burst of traffic does not leave its RSS at the whole ring's size.
+ * With no connection no receive is armed and every buffer is free (in the ring or on
+ * the spare stack): their contents do not matter, and a buffer the kernel fills later
+ * faults in a fresh page. Once per quiet spell: churn, where the count touches 0
+ * between connections, does not pay for it.
+ */
+static void ur_trim(struct uring_loop *lp)
+{
+	if (lp->trimmed || lp->nconns > 0 || lp->nzombies > 0 || lp->bufs_out > 0 ||
+	    lp->now - lp->idle_since < UR_TRIM_IDLE)
+		return;
+	lp->trimmed = 1;
+	if (madvise(lp->bufs, lp->bufs_size, MADV_DONTNEED) < 0)
+		log_debug("madvise(receive buffers): %s", strerror(errno));
+	else
+		ur_stat(lp, STAT_ring_trims, 1);
+}
+
 static void ur_timers(struct uring_loop *lp)
 {
 	struct timer_node *node;
@@ -832,6 +859,7 @@ static void ur_timers(struct uring_loop *lp)
 	if (lp->draining && lp->now >= lp->drain_deadline)
 		ur_close_all(lp, CLOSE_DRAIN);
 	svc_tick(&lp->svc, lp->now, lp->draining && lp->now >= lp->drain_deadline);
+	ur_trim(lp);
 }
 
 static void ur_dispatch(struct uring_loop *lp, struct io_uring_cqe *cqe)

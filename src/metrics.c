@@ -42,6 +42,7 @@ static const char *help_of(enum stats_counter c)
 		[STAT_ring_enobufs] = "io_uring: receives that found the buffer ring empty.",
 		[STAT_rearms] = "io_uring: multishot receives armed again.",
 		[STAT_zc_sends] = "io_uring: zero-copy sends.",
+		[STAT_ring_trims] = "io_uring: idle spells in which the receive buffers' pages were given back.",
 		[STAT_udp_in] = "UDP datagrams received.",
 		[STAT_udp_out] = "UDP datagrams sent in answer.",
 		[STAT_udp_refused_port] = "UDP datagrams not answered: source port below 1024.",

@@ -34,6 +34,7 @@ extern "C" {
 	X(ring_enobufs)                                                                            \
 	X(rearms)                                                                                  \
 	X(zc_sends)                                                                                \
+	X(ring_trims)                                                                              \
 	X(udp_in)                                                                                  \
 	X(udp_out)                                                                                 \
 	X(udp_refused_port)                                                                        \

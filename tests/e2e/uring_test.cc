@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "fixture.h"
+#include "udp.h" // Counters, WaitCounter
 
 namespace e2e
 {
@@ -82,6 +83,22 @@ TEST_P(UringTest, StalledReaderOnSmallRingDoesNotStallOthers)
 	EXPECT_EQ(StreamMany(d->port(), 8, 256 * 1024, opt), "");
 	for (int i = 0; i < 50; i++)
 		ASSERT_TRUE(ConnectAndEcho(kLoopback, d->port(), "ping\n", 5000, &error)) << error;
+}
+
+TEST_P(UringTest, IdleWorkerGivesItsBufferPagesBackAndStillEchoes)
+{
+	// A stream touches the ring's buffers; once the worker has had no connection
+	// for a while their pages go back (ring_trims counts it), and buffers the
+	// kernel fills afterwards fault in fresh pages: the next echo is still exact.
+	Daemon *d = StartDaemon({}, 1);
+	ASSERT_NE(d, nullptr);
+	StreamOptions opt;
+	opt.max_chunk = 16384;
+	opt.timeout_ms = kTimeoutMs;
+	ASSERT_EQ(StreamMany(d->port(), 2, 1 << 20, opt), "");
+	EXPECT_GE(WaitCounter(d, "ring_trims", 1, kTimeoutMs), 1u) << d->Log();
+	EXPECT_EQ(StreamMany(d->port(), 2, 1 << 20, opt), "");
+	EXPECT_GE(WaitCounter(d, "ring_trims", 2, kTimeoutMs), 2u) << d->Log();
 }
 
 // A nonblocking loopback connection whose receive buffer is set before connect(), so
