@@ -369,6 +369,17 @@ static bool idle_data(struct worker *w, struct conn *c)
 	return false;
 }
 
+/* n verified bytes came in on c. */
+static void took_bytes(struct worker *w, struct conn *c, size_t n)
+{
+	c->recv_off += n;
+	c->last_progress = w->now;
+	leave_ramp(w, c, true);
+	stat_add(&w->st->live_rx, n);
+	if (counting_bytes(w))
+		stat_add(&w->st->rx_bytes, n);
+}
+
 /* recv: every byte must be the chargen stream's next one. */
 static bool recv_data(struct worker *w, struct conn *c, size_t n)
 {
@@ -378,12 +389,7 @@ static bool recv_data(struct worker *w, struct conn *c, size_t n)
 		fail_conn(w, c, ERR_MISMATCH);
 		return false;
 	}
-	c->recv_off += n;
-	c->last_progress = w->now;
-	leave_ramp(w, c, true);
-	stat_add(&w->st->live_rx, n);
-	if (counting_bytes(w))
-		stat_add(&w->st->rx_bytes, n);
+	took_bytes(w, c, n);
 	completed(w, c, c->recv_off / w->a->size - before / w->a->size, n);
 	if (w->stopping) {
 		finish(w, c, C_DONE);
@@ -404,12 +410,7 @@ static bool on_data(struct worker *w, struct conn *c, size_t n)
 		fail_conn(w, c, ERR_MISMATCH);
 		return false;
 	}
-	c->recv_off += n;
-	c->last_progress = w->now;
-	leave_ramp(w, c, true);
-	stat_add(&w->st->live_rx, n);
-	if (counting_bytes(w))
-		stat_add(&w->st->rx_bytes, n);
+	took_bytes(w, c, n);
 	switch (w->a->mode) {
 	case MODE_PINGPONG:
 		return pingpong_data(w, c);
