@@ -50,6 +50,7 @@
 #define UR_LEVEL_MIN    32    /* buffers kept in the ring at the least */
 #define UR_BATCH_MAX    64    /* CQEs a busy turn waits to gather ... */
 #define UR_BATCH_WAIT   50    /* ... for at most this many microseconds */
+#define UR_BATCH_CONNS  16    /* connections from which every wait is batched */
 #define UR_TRIM_IDLE    2000  /* ms without connections before the buffers' pages go back */
 
 /* Newer than Debian 12's liburing 2.3 headers (kernel 6.12). */
@@ -1081,9 +1082,9 @@ static int ur_turn(struct uring_loop *lp)
 
 	ts.tv_sec = t / 1000;
 	ts.tv_nsec = (long long)(t % 1000) * 1000000;
-	/* A turn that brought little waits for the next CQE and no more: a batched wait
-	 * costs a lone connection twice the CPU of a plain one. */
-	if (lp->have_min_wait && lp->batch > 1)
+	/* With few connections a turn that brought little waits for the next CQE and no
+	 * more: a batched wait costs a lone connection twice the CPU of a plain one. */
+	if (lp->have_min_wait && (lp->batch > 1 || lp->nconns >= UR_BATCH_CONNS))
 		rc = ur_submit_and_wait_batch(lp, lp->batch, t >= 0 ? &ts : NULL);
 	else
 		rc = io_uring_submit_and_wait_timeout(&lp->ring, &cqe, 1, t >= 0 ? &ts : NULL,
