@@ -1,6 +1,8 @@
 // Socket activation: the sockets systemd passes (LISTEN_FDS) are served by what
 // they are: a stream socket is TCP, a datagram socket UDP; FileDescriptorName=
-// (LISTEN_FDNAMES) may name the service. Run under tests/tools/sd-activate.
+// (LISTEN_FDNAMES) may name the service. The test makes the sockets and runs echod
+// under tests/tools/sd-launch, which passes them the way systemd does.
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include "fixture.h"
@@ -16,12 +18,39 @@ ECHOD_INSTANTIATE_BACKENDS(ActivationTest);
 
 constexpr int kTimeoutMs = 10000;
 
-// echod -b BACKEND -w 2 under sd-activate with the given socket specs.
+// The sockets of specs ("tcp" listening or "udp", on 127.0.0.1 and a port of the
+// kernel's choosing, "=NAME" for its FileDescriptorName=), inheritable, and the
+// sd-launch options that pass them in that order; false with *error on failure.
+bool MakeSockets(const std::vector<std::string> &specs, std::vector<Fd> *fds,
+		 std::vector<std::string> *launch, std::string *error)
+{
+	for (const std::string &spec : specs) {
+		size_t eq = spec.find('=');
+		std::string proto = spec.substr(0, eq), name;
+		int port = 0;
+		if (eq != std::string::npos)
+			name = ":" + spec.substr(eq + 1);
+		Fd fd = proto == "udp" ? UdpSocket(kLoopback, 0, error) : ListenTcp(kLoopback, &port);
+		if (!fd.valid() || fcntl(fd.get(), F_SETFD, 0) < 0) {
+			*error = "cannot make the socket for " + spec + ": " + *error;
+			return false;
+		}
+		launch->push_back("-f");
+		launch->push_back(std::to_string(fd.get()) + name);
+		fds->push_back(std::move(fd));
+	}
+	return true;
+}
+
+// echod -b BACKEND -w 2 under sd-launch with a socket per spec (see MakeSockets).
+// The test's copies of the sockets close on return: echod holds its own.
 std::unique_ptr<Daemon> StartActivated(const std::string &backend,
 				       const std::vector<std::string> &specs, std::string *error)
 {
-	std::vector<std::string> wrapper = {SD_ACTIVATE_BIN};
-	wrapper.insert(wrapper.end(), specs.begin(), specs.end());
+	std::vector<Fd> fds;
+	std::vector<std::string> wrapper = {SD_LAUNCH_BIN};
+	if (!MakeSockets(specs, &fds, &wrapper, error))
+		return nullptr;
 	wrapper.push_back("--");
 	auto d = std::make_unique<Daemon>();
 	if (!d->StartWrapped(wrapper, {"-b", backend, "-w", "2"}, int(specs.size()), error))
@@ -32,7 +61,7 @@ std::unique_ptr<Daemon> StartActivated(const std::string &backend,
 TEST_P(ActivationTest, DatagramSocketIsUdpEchoBesideStreamSocket)
 {
 	std::string error, back;
-	auto d = StartActivated(backend(), {"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}, &error);
+	auto d = StartActivated(backend(), {"udp", "tcp"}, &error);
 	ASSERT_NE(d, nullptr) << error;
 	EXPECT_NE(d->Log().find("listening on udp 127.0.0.1:"), std::string::npos) << d->Log();
 	EXPECT_NE(d->Log().find("(socket activation)"), std::string::npos) << d->Log();
@@ -51,7 +80,7 @@ TEST_P(ActivationTest, DatagramSocketIsUdpEchoBesideStreamSocket)
 TEST_P(ActivationTest, DatagramSocketKeepsTheGuard)
 {
 	std::string error, back;
-	auto d = StartActivated(backend(), {"udp:127.0.0.1:0"}, &error);
+	auto d = StartActivated(backend(), {"udp"}, &error);
 	ASSERT_NE(d, nullptr) << error;
 	ASSERT_TRUE(SendForgedUdp("255.255.255.255", 40000, kLoopback, d->port(), "x", &error))
 	    << error;
@@ -63,9 +92,8 @@ TEST_P(ActivationTest, SocketNamePicksTheService)
 {
 	std::string error, back;
 	auto d = StartActivated(backend(),
-				{"tcp:127.0.0.1:0=daytime", "udp:127.0.0.1:0=chargen",
-				 "tcp:127.0.0.1:0=reverse", "tcp:127.0.0.1:0=echod.socket",
-				 "udp:127.0.0.1:0=discard"},
+				{"tcp=daytime", "udp=chargen", "tcp=reverse", "tcp=echod.socket",
+				 "udp=discard"},
 				&error);
 	ASSERT_NE(d, nullptr) << error;
 	EXPECT_NE(d->Log().find("service=daytime"), std::string::npos) << d->Log();
@@ -96,8 +124,12 @@ TEST_P(ActivationTest, SocketNamePicksTheService)
 
 TEST(Activation, DatagramSocketNamedReverseIsRefused)
 {
-	RunResult r = RunProgram(SD_ACTIVATE_BIN, {"udp:127.0.0.1:0=reverse", "--", ECHOD_BIN, "-b",
-						   "epoll", "-w", "1"});
+	std::vector<Fd> fds;
+	std::vector<std::string> argv;
+	std::string error;
+	ASSERT_TRUE(MakeSockets({"udp=reverse"}, &fds, &argv, &error)) << error;
+	argv.insert(argv.end(), {"--", ECHOD_BIN, "-b", "epoll", "-w", "1"});
+	RunResult r = RunProgram(SD_LAUNCH_BIN, argv);
 	EXPECT_EQ(r.status, 78) << r.err;
 	EXPECT_NE(r.err.find("TCP only"), std::string::npos) << r.err;
 }

@@ -107,7 +107,7 @@ bool Daemon::Start(const std::vector<std::string> &args, int listeners, std::str
 	return StartWrapped({}, args, listeners, error);
 }
 
-// wrapper (sd-activate and its options, say) runs first; ECHOD_TEST_WRAPPER's
+// wrapper (sd-launch and its options, say) runs first; ECHOD_TEST_WRAPPER's
 // command, if any, comes between it and echod.
 bool Daemon::StartWrapped(const std::vector<std::string> &wrapper,
 			  const std::vector<std::string> &args, int listeners, std::string *error)
