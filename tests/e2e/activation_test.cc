@@ -30,7 +30,8 @@ bool MakeSockets(const std::vector<std::string> &specs, std::vector<Fd> *fds,
 		int port = 0;
 		if (eq != std::string::npos)
 			name = ":" + spec.substr(eq + 1);
-		Fd fd = proto == "udp" ? UdpSocket(kLoopback, 0, error) : ListenTcp(kLoopback, &port);
+		Fd fd =
+		    proto == "udp" ? UdpSocket(kLoopback, 0, error) : ListenTcp(kLoopback, &port);
 		if (!fd.valid() || fcntl(fd.get(), F_SETFD, 0) < 0) {
 			*error = "cannot make the socket for " + spec + ": " + *error;
 			return false;
@@ -91,10 +92,10 @@ TEST_P(ActivationTest, DatagramSocketKeepsTheGuard)
 TEST_P(ActivationTest, SocketNamePicksTheService)
 {
 	std::string error, back;
-	auto d = StartActivated(backend(),
-				{"tcp=daytime", "udp=chargen", "tcp=reverse", "tcp=echod.socket",
-				 "udp=discard"},
-				&error);
+	auto d = StartActivated(
+	    backend(),
+	    {"tcp=daytime", "udp=chargen", "tcp=reverse", "tcp=echod.socket", "udp=discard"},
+	    &error);
 	ASSERT_NE(d, nullptr) << error;
 	EXPECT_NE(d->Log().find("service=daytime"), std::string::npos) << d->Log();
 	Fd day = Connect(kLoopback, d->port(0), kTimeoutMs, &error);
