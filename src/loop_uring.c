@@ -54,6 +54,12 @@
 #define UR_TRIM_IDLE    2000  /* ms without connections before the buffers' pages go back */
 
 /* Newer than Debian 12's liburing 2.3 headers (kernel 6.12). */
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
+#endif
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4)
+#endif
 #ifndef IORING_FEAT_MIN_TIMEOUT
 #define IORING_FEAT_MIN_TIMEOUT (1U << 15)
 #endif
@@ -119,6 +125,12 @@ struct uring_loop {
 	size_t bufs_size;
 	unsigned nbufs, buf_size, cap;
 	unsigned br_added;          /* buffers added to the ring, not yet published */
+	/* A bundle's CQE names its first buffer only; the others are the ring entries
+	 * after it, which hold whatever the spare stack gave: these say which. An entry
+	 * is not written again before its CQE is handled (see buf_publish's level). */
+	uint16_t *slot_bid;         /* per ring entry: the buffer last put there */
+	uint16_t *bid_slot;         /* per buffer: the ring entry it was put in */
+	int have_bundle;            /* a receive may fill several buffers (6.10) */
 	unsigned bufs_out;          /* buffers the kernel gave us and we hold */
 	uint16_t *spare;            /* free buffers outside the ring, the latest freed on top */
 	unsigned nspare;
@@ -209,6 +221,10 @@ static void buf_publish(struct uring_loop *lp)
 	for (; in_ring < lp->level && lp->nspare > 0; in_ring++) {
 		unsigned bid = lp->spare[--lp->nspare];
 
+		unsigned slot = (lp->br->tail + lp->br_added) & io_uring_buf_ring_mask(lp->nbufs);
+
+		lp->slot_bid[slot] = (uint16_t)bid;
+		lp->bid_slot[bid] = (uint16_t)slot;
 		io_uring_buf_ring_add(lp->br, buf_addr(lp, bid), lp->buf_size, (unsigned short)bid,
 				      io_uring_buf_ring_mask(lp->nbufs), (int)lp->br_added++);
 	}
@@ -246,7 +262,10 @@ static int buf_ring_setup(struct uring_loop *lp)
 	lp->bnext = calloc(lp->nbufs, sizeof(*lp->bnext));
 	lp->blen = calloc(lp->nbufs, sizeof(*lp->blen));
 	lp->spare = calloc(lp->nbufs, sizeof(*lp->spare));
-	if (lp->bnext == NULL || lp->blen == NULL || lp->spare == NULL)
+	lp->slot_bid = calloc(lp->nbufs, sizeof(*lp->slot_bid));
+	lp->bid_slot = calloc(lp->nbufs, sizeof(*lp->bid_slot));
+	if (lp->bnext == NULL || lp->blen == NULL || lp->spare == NULL || lp->slot_bid == NULL ||
+	    lp->bid_slot == NULL)
 		return -ENOMEM;
 	lp->bufs_size = (size_t)lp->nbufs * lp->buf_size;
 	lp->bufs = mmap(NULL, lp->bufs_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
@@ -386,6 +405,8 @@ static void ur_arm_recv(struct uring_loop *lp, struct ur_conn *c)
 
 	io_uring_prep_recv_multishot(sqe, c->base.fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
+	if (lp->have_bundle)
+		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 	sqe->buf_group = UR_BGID;
 	/* Newer kernels end a multishot recv after this many bytes (sqe->optlen, which
 	 * liburing 2.3 calls file_index): a flood then takes at most UR_BURST caps of
@@ -545,10 +566,18 @@ static void on_send(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 
 static void on_recv_data(struct uring_loop *lp, struct ur_conn *c, unsigned bid, int res)
 {
+	unsigned slot = lp->bid_slot[bid], mask = io_uring_buf_ring_mask(lp->nbufs);
+
 	ur_stat(lp, STAT_bytes_in, (uint64_t)res);
 	ur_stat(lp, STAT_msgs, 1);
 	timer_touch(&lp->idle, &c->base.idle, lp->now);
-	q_push(lp, c, bid, (uint32_t)res);
+	/* A bundle fills the ring's next entries in order, each but the last in full. */
+	for (uint32_t left = (uint32_t)res; left > 0; slot = (slot + 1) & mask) {
+		uint32_t len = left < lp->buf_size ? left : lp->buf_size;
+
+		q_push(lp, c, lp->slot_bid[slot], len);
+		left -= len;
+	}
 	ur_send_next(lp, c);
 	if (q_count(c) >= lp->cap)
 		ur_block(lp, c);
@@ -575,18 +604,22 @@ static void on_recv_error(struct uring_loop *lp, struct ur_conn *c, int err)
 static void on_recv(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cqe *cqe)
 {
 	int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+	unsigned nb = 0; /* buffers the completion used: more than one for a bundle */
 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		lp->bufs_out++;
-		lp->taken++;
+		nb = cqe->res > 0 ? ((unsigned)cqe->res + lp->buf_size - 1) / lp->buf_size : 1;
+		lp->bufs_out += nb;
+		lp->taken += nb;
 	}
 	if (!more) {
 		c->inflight--;
 		c->uflags &= ~(UR_RECV_ARMED | UR_CANCELLING);
 	}
 	if (c->base.state == CONN_CLOSED) {
-		if (cqe->flags & IORING_CQE_F_BUFFER)
-			buf_recycle(lp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		unsigned slot = lp->bid_slot[cqe->flags >> IORING_CQE_BUFFER_SHIFT];
+
+		for (unsigned i = 0; i < nb; i++)
+			buf_recycle(lp, lp->slot_bid[(slot + i) & io_uring_buf_ring_mask(lp->nbufs)]);
 		ur_maybe_free(lp, c);
 		return;
 	}
@@ -991,10 +1024,15 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	if (rc < 0)
 		return rc;
 	lp->have_mshot_limit = ur_try_recv(lp, UR_BURST * lp->cap * lp->buf_size) == 0;
+	/* Bundles only under the byte limit: without it one receive of a flood could
+	 * take a large part of the ring at once. */
+	lp->have_bundle =
+	    lp->have_mshot_limit && (lp->ring.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
 	log_debug("io_uring: %u buffers of %u bytes, cap %u per connection, zerocopy %s, "
-		  "multishot limit %s, batched waits %s",
+		  "multishot limit %s, bundles %s, batched waits %s",
 		  lp->nbufs, lp->buf_size, lp->cap, lp->have_zc ? "yes" : "no",
-		  lp->have_mshot_limit ? "yes" : "no", lp->have_min_wait ? "yes" : "no");
+		  lp->have_mshot_limit ? "yes" : "no", lp->have_bundle ? "yes" : "no",
+		  lp->have_min_wait ? "yes" : "no");
 	lp->listeners = calloc(w->nlisten ? w->nlisten : 1, sizeof(*lp->listeners));
 	if (lp->listeners == NULL)
 		return -ENOMEM;
@@ -1029,6 +1067,8 @@ static void ur_teardown(struct uring_loop *lp)
 	free(lp->bnext);
 	free(lp->blen);
 	free(lp->spare);
+	free(lp->slot_bid);
+	free(lp->bid_slot);
 	if (lp->bufs != NULL)
 		munmap(lp->bufs, lp->bufs_size);
 	if (lp->br != NULL)
