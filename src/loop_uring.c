@@ -234,6 +234,13 @@ static void buf_publish(struct uring_loop *lp)
 	lp->br_added = 0;
 }
 
+/* The i-th buffer of a completion that named buffer first: a bundle's buffers are
+ * the ring entries after first's. */
+static unsigned cqe_buf(const struct uring_loop *lp, unsigned first, unsigned i)
+{
+	return lp->slot_bid[(lp->bid_slot[first] + i) & io_uring_buf_ring_mask(lp->nbufs)];
+}
+
 /* End of a turn: the ring's level follows what the kernel took. */
 static void buf_level_update(struct uring_loop *lp)
 {
@@ -566,16 +573,14 @@ static void on_send(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 
 static void on_recv_data(struct uring_loop *lp, struct ur_conn *c, unsigned bid, int res)
 {
-	unsigned slot = lp->bid_slot[bid], mask = io_uring_buf_ring_mask(lp->nbufs);
-
 	ur_stat(lp, STAT_bytes_in, (uint64_t)res);
 	ur_stat(lp, STAT_msgs, 1);
 	timer_touch(&lp->idle, &c->base.idle, lp->now);
-	/* A bundle fills the ring's next entries in order, each but the last in full. */
-	for (uint32_t left = (uint32_t)res; left > 0; slot = (slot + 1) & mask) {
+	/* A bundle fills its buffers in order, each but the last in full. */
+	for (uint32_t left = (uint32_t)res, i = 0; left > 0; i++) {
 		uint32_t len = left < lp->buf_size ? left : lp->buf_size;
 
-		q_push(lp, c, lp->slot_bid[slot], len);
+		q_push(lp, c, cqe_buf(lp, bid, i), len);
 		left -= len;
 	}
 	ur_send_next(lp, c);
@@ -616,10 +621,8 @@ static void on_recv(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 		c->uflags &= ~(UR_RECV_ARMED | UR_CANCELLING);
 	}
 	if (c->base.state == CONN_CLOSED) {
-		unsigned slot = lp->bid_slot[cqe->flags >> IORING_CQE_BUFFER_SHIFT];
-
 		for (unsigned i = 0; i < nb; i++)
-			buf_recycle(lp, lp->slot_bid[(slot + i) & io_uring_buf_ring_mask(lp->nbufs)]);
+			buf_recycle(lp, cqe_buf(lp, cqe->flags >> IORING_CQE_BUFFER_SHIFT, i));
 		ur_maybe_free(lp, c);
 		return;
 	}
