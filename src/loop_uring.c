@@ -50,7 +50,8 @@
 #define UR_LEVEL_MIN    32    /* buffers kept in the ring at the least */
 #define UR_BATCH_MAX    64    /* CQEs a busy turn waits to gather ... */
 #define UR_BATCH_WAIT   50    /* ... for at most this many microseconds */
-#define UR_BATCH_CONNS  16    /* connections from which every wait is batched */
+#define UR_BATCH_CONNS  16    /* connections from which every wait is batched ... */
+#define UR_BATCH_FEW    4     /* ... below which a turn of fewer CQEs waits plainly */
 #define UR_TRIM_IDLE    2000  /* ms without connections before the buffers' pages go back */
 
 /* Newer than Debian 12's liburing 2.3 headers (kernel 6.12). */
@@ -1127,7 +1128,7 @@ static int ur_turn(struct uring_loop *lp)
 	ts.tv_nsec = (long long)(t % 1000) * 1000000;
 	/* With few connections a turn that brought little waits for the next CQE and no
 	 * more: a batched wait costs a lone connection twice the CPU of a plain one. */
-	if (lp->have_min_wait && (lp->batch > 1 || lp->nconns >= UR_BATCH_CONNS))
+	if (lp->have_min_wait && (lp->batch >= UR_BATCH_FEW || lp->nconns >= UR_BATCH_CONNS))
 		rc = ur_submit_and_wait_batch(lp, lp->batch, t >= 0 ? &ts : NULL);
 	else
 		rc = io_uring_submit_and_wait_timeout(&lp->ring, &cqe, 1, t >= 0 ? &ts : NULL,
@@ -1142,9 +1143,11 @@ static int ur_turn(struct uring_loop *lp)
 		seen++;
 	}
 	io_uring_cq_advance(&lp->ring, seen);
-	/* Wait next for half of what this turn brought: a burst keeps the batches large,
-	 * a lone connection (its send and its next recv a turn) waits for nothing more. */
-	lp->batch = seen / 2 > UR_BATCH_MAX ? UR_BATCH_MAX : (seen / 2 ? seen / 2 : 1);
+	/* Wait next for as many as this turn brought: under a steady load the batch grows
+	 * until the min-wait bound ends the waits, and a turn gathers what arrives in about
+	 * UR_BATCH_WAIT us. Waiting for fewer (half, say) lets any small batch sustain
+	 * itself: the CQEs that come in while a turn runs are as many as the next awaits. */
+	lp->batch = seen > UR_BATCH_MAX ? UR_BATCH_MAX : (seen ? seen : 1);
 	buf_level_update(lp);
 	buf_publish(lp);
 	ur_feed_starved(lp);
