@@ -42,7 +42,8 @@
 #define UR_CQ_ENTRIES   16384
 #define UR_BGID         0
 #define UR_CAP_MAX      8     /* buffers a connection may hold before its recv stops */
-#define UR_BURST        4     /* a multishot recv takes at most this many caps' worth */
+#define UR_BURST        4     /* a multishot recv takes at most this many caps' worth, */
+#define UR_BURST_SHARE  4     /* and at most 1/this of the ring */
 #define UR_NO_BID       0xffff
 #define UR_SEND_IOV     8     /* queued buffers sent by one sendmsg */
 #define UR_ACCEPT_PAUSE 100   /* ms without accepting after EMFILE and kin */
@@ -125,6 +126,7 @@ struct uring_loop {
 	char *bufs;
 	size_t bufs_size;
 	unsigned nbufs, buf_size, cap;
+	unsigned burst;             /* buffers one arm of a multishot recv may fill */
 	unsigned br_added;          /* buffers added to the ring, not yet published */
 	/* A bundle's CQE names its first buffer only; the others are the ring entries
 	 * after it, which hold whatever the spare stack gave: these say which. An entry
@@ -417,11 +419,11 @@ static void ur_arm_recv(struct uring_loop *lp, struct ur_conn *c)
 		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 	sqe->buf_group = UR_BGID;
 	/* Newer kernels end a multishot recv after this many bytes (sqe->optlen, which
-	 * liburing 2.3 calls file_index): a flood then takes at most UR_BURST caps of
-	 * buffers per arm before our cancel can land. Not one cap: a steady stream would
-	 * pay a re-arm every few buffers. */
+	 * liburing 2.3 calls file_index): a flood then takes at most `burst` buffers per
+	 * arm before our cancel can land. Not one cap: a steady stream would pay a re-arm
+	 * every few buffers. */
 	if (lp->have_mshot_limit)
-		sqe->file_index = UR_BURST * lp->cap * lp->buf_size;
+		sqe->file_index = lp->burst * lp->buf_size;
 	c->inflight++;
 	c->uflags |= UR_RECV_ARMED;
 }
@@ -1013,6 +1015,11 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	lp->nbufs = round_pow2(w->cfg->ring_buffers);
 	lp->buf_size = w->cfg->ring_buffer_size;
 	lp->cap = lp->nbufs / 4 < UR_CAP_MAX ? (lp->nbufs / 4 ? lp->nbufs / 4 : 1) : UR_CAP_MAX;
+	/* UR_BURST caps is all of a small ring (cap is a quarter of it there): one peer
+	 * that stops reading would take every buffer before its cancel lands. */
+	lp->burst = UR_BURST * lp->cap;
+	if (lp->burst > lp->nbufs / UR_BURST_SHARE)
+		lp->burst = lp->nbufs / UR_BURST_SHARE > lp->cap ? lp->nbufs / UR_BURST_SHARE : lp->cap;
 	rc = ur_ring_init(&lp->ring);
 	if (rc < 0)
 		return rc;
@@ -1027,7 +1034,7 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	rc = buf_ring_setup(lp);
 	if (rc < 0)
 		return rc;
-	lp->have_mshot_limit = ur_try_recv(lp, UR_BURST * lp->cap * lp->buf_size) == 0;
+	lp->have_mshot_limit = ur_try_recv(lp, lp->burst * lp->buf_size) == 0;
 	/* Bundles only under the byte limit: without it one receive of a flood could
 	 * take a large part of the ring at once. */
 	lp->have_bundle =
