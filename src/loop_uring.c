@@ -36,10 +36,9 @@
 #include "echod/log.h"
 #include "echod/service.h"
 #include "echod/udp_uring.h"
+#include "echod/uring_kernel.h"
 #include "echod/worker.h"
 
-#define UR_SQ_ENTRIES   1024
-#define UR_CQ_ENTRIES   16384
 #define UR_BGID         0
 #define UR_CAP_MAX      8     /* buffers a connection may hold before its recv stops */
 #define UR_BURST        4     /* a multishot recv takes at most this many caps' worth, */
@@ -49,30 +48,15 @@
 #define UR_ACCEPT_PAUSE 100   /* ms without accepting after EMFILE and kin */
 #define UR_SPARE_CTX    64
 #define UR_LEVEL_MIN    32    /* buffers kept in the ring at the least */
-#define UR_BATCH_MAX    64    /* CQEs a busy turn waits to gather ... */
-#define UR_BATCH_WAIT   50    /* ... for at most this many microseconds */
+#define UR_BATCH_MAX    64    /* CQEs a busy turn waits to gather (within the min-wait) */
 #define UR_BATCH_CONNS  16    /* connections from which every wait is batched ... */
 #define UR_BATCH_FEW    4     /* ... below which a turn of fewer CQEs waits plainly */
 #define UR_TRIM_IDLE    2000  /* ms without connections before the buffers' pages go back */
 
-/* Newer than Debian 12's liburing 2.3 headers (kernel 6.12). */
-#ifndef IORING_FEAT_RECVSEND_BUNDLE
-#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
-#endif
+/* Newer than Debian 12's liburing 2.3 headers (kernel 6.10). */
 #ifndef IORING_RECVSEND_BUNDLE
 #define IORING_RECVSEND_BUNDLE (1U << 4)
 #endif
-#ifndef IORING_FEAT_MIN_TIMEOUT
-#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
-#endif
-
-/* struct io_uring_getevents_arg as kernels since 6.12 read it: `pad` became min_wait_usec. */
-struct ur_getevents_arg {
-	uint64_t sigmask;
-	uint32_t sigmask_sz;
-	uint32_t min_wait_usec;
-	uint64_t ts;
-};
 
 /* What a CQE is about: the low 3 bits of user_data, beside an 8-aligned pointer. */
 enum ur_op { UR_ACCEPT = 1, UR_RECV, UR_SEND, UR_CANCEL, UR_SIGNAL, UR_IGNORE,
@@ -141,10 +125,7 @@ struct uring_loop {
 	unsigned taken;             /* buffers the kernel filled this turn */
 	uint16_t *bnext;            /* per buffer: the next in its connection's queue */
 	uint32_t *blen;             /* per buffer: bytes received into it */
-	int have_zc;
-	int have_mshot_limit;       /* multishot recv takes a byte limit (newer kernels) */
-	int have_min_wait;          /* the kernel waits for a batch with a short bound */
-	int ring_registered;        /* enter through the registered ring fd */
+	struct urk_caps caps;       /* what the kernel can do */
 	unsigned batch;             /* CQEs the next turn waits for, within UR_BATCH_WAIT */
 	struct ur_listener *listeners;
 	unsigned nlisten;
@@ -189,10 +170,8 @@ static void ur_stat(struct uring_loop *lp, enum stats_counter c, uint64_t n)
 /* An SQE, submitting first when the queue is full. */
 static struct io_uring_sqe *ur_sqe(struct uring_loop *lp, enum ur_op op, const void *ptr)
 {
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = urk_get_sqe(&lp->ring);
 
-	while ((sqe = io_uring_get_sqe(&lp->ring)) == NULL)
-		io_uring_submit(&lp->ring);
 	io_uring_sqe_set_data64(sqe, ud_pack(op, ptr));
 	return sqe;
 }
@@ -288,7 +267,7 @@ static int buf_ring_setup(struct uring_loop *lp)
 	reg.ring_addr = (uint64_t)(uintptr_t)lp->br;
 	reg.ring_entries = lp->nbufs;
 	reg.bgid = UR_BGID;
-	rc = io_uring_register_buf_ring(&lp->ring, &reg, 0);
+	rc = urk_register_buf_ring(&lp->ring, &reg);
 	if (rc < 0)
 		return rc;
 	io_uring_buf_ring_init(lp->br);
@@ -422,7 +401,7 @@ static void ur_arm_recv(struct uring_loop *lp, struct ur_conn *c)
 	 * liburing 2.3 calls file_index): a flood then takes at most `burst` buffers per
 	 * arm before our cancel can land. Not one cap: a steady stream would pay a re-arm
 	 * every few buffers. */
-	if (lp->have_mshot_limit)
+	if (lp->caps.mshot_limit)
 		sqe->file_index = lp->burst * lp->buf_size;
 	c->inflight++;
 	c->uflags |= UR_RECV_ARMED;
@@ -489,7 +468,7 @@ static void ur_send_next(struct uring_loop *lp, struct ur_conn *c)
 	sqe = ur_sqe(lp, UR_SEND, c);
 	if (n > 1) {
 		ur_prep_sendmsg(lp, c, sqe, n);
-	} else if (lp->have_zc && cfg->zerocopy_threshold > 0 && len >= cfg->zerocopy_threshold &&
+	} else if (lp->caps.zc && cfg->zerocopy_threshold > 0 && len >= cfg->zerocopy_threshold &&
 		   !(c->uflags & UR_ZC_WAIT)) {
 		io_uring_prep_send_zc(sqe, c->base.fd, p, len, MSG_NOSIGNAL, 0);
 		ur_stat(lp, STAT_zc_sends, 1);
@@ -968,32 +947,6 @@ static int ur_done(const struct uring_loop *lp)
 
 /* ---- set-up ---- */
 
-static int ur_try_recv(struct uring_loop *lp, unsigned limit);
-
-static int ur_ring_init(struct io_uring *ring)
-{
-	static const unsigned flag_sets[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_COOP_TASKRUN,
-		0,
-	};
-	int rc = -EINVAL;
-
-	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
-		struct io_uring_params p;
-
-		memset(&p, 0, sizeof(p));
-		p.flags = flag_sets[i] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-		p.cq_entries = UR_CQ_ENTRIES;
-		rc = io_uring_queue_init_params(UR_SQ_ENTRIES, ring, &p);
-		if (rc == 0)
-			return 0;
-		if (rc != -EINVAL)
-			return rc; /* ENOSYS, EPERM, ENOMEM: no other flags will help */
-	}
-	return rc;
-}
-
 static unsigned round_pow2(unsigned v)
 {
 	unsigned p = 1;
@@ -1005,12 +958,11 @@ static unsigned round_pow2(unsigned v)
 
 static int ur_setup(struct uring_loop *lp, struct worker *w)
 {
-	struct io_uring_probe *probe;
 	int rc;
 
 	memset(lp, 0, sizeof(*lp));
 	lp->w = w;
-	lp->now = timer_now_ms();
+	lp->now = urk_now_ms();
 	timer_init(&lp->idle, (uint64_t)w->cfg->idle_timeout * 1000);
 	lp->nbufs = round_pow2(w->cfg->ring_buffers);
 	lp->buf_size = w->cfg->ring_buffer_size;
@@ -1020,30 +972,22 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	lp->burst = UR_BURST * lp->cap;
 	if (lp->burst > lp->nbufs / UR_BURST_SHARE)
 		lp->burst = lp->nbufs / UR_BURST_SHARE > lp->cap ? lp->nbufs / UR_BURST_SHARE : lp->cap;
-	rc = ur_ring_init(&lp->ring);
+	rc = urk_ring_init(&lp->ring, &lp->caps);
 	if (rc < 0)
 		return rc;
 	lp->ring_ok = 1;
-	/* The registered ring fd saves an fdget per enter where it works. */
-	lp->ring_registered = io_uring_register_ring_fd(&lp->ring) == 1;
-	lp->have_min_wait = (lp->ring.features & IORING_FEAT_MIN_TIMEOUT) != 0;
 	lp->batch = 1;
-	probe = io_uring_get_probe_ring(&lp->ring);
-	lp->have_zc = probe != NULL && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
-	io_uring_free_probe(probe);
 	rc = buf_ring_setup(lp);
 	if (rc < 0)
 		return rc;
-	lp->have_mshot_limit = ur_try_recv(lp, lp->burst * lp->buf_size) == 0;
 	/* Bundles only under the byte limit: without it one receive of a flood could
 	 * take a large part of the ring at once. */
-	lp->have_bundle =
-	    lp->have_mshot_limit && (lp->ring.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
+	lp->have_bundle = lp->caps.mshot_limit && lp->caps.bundle;
 	log_debug("io_uring: %u buffers of %u bytes, cap %u per connection, zerocopy %s, "
 		  "multishot limit %s, bundles %s, batched waits %s",
-		  lp->nbufs, lp->buf_size, lp->cap, lp->have_zc ? "yes" : "no",
-		  lp->have_mshot_limit ? "yes" : "no", lp->have_bundle ? "yes" : "no",
-		  lp->have_min_wait ? "yes" : "no");
+		  lp->nbufs, lp->buf_size, lp->cap, lp->caps.zc ? "yes" : "no",
+		  lp->caps.mshot_limit ? "yes" : "no", lp->have_bundle ? "yes" : "no",
+		  lp->caps.min_wait ? "yes" : "no");
 	lp->listeners = calloc(w->nlisten ? w->nlisten : 1, sizeof(*lp->listeners));
 	if (lp->listeners == NULL)
 		return -ENOMEM;
@@ -1067,7 +1011,7 @@ static void ur_teardown(struct uring_loop *lp)
 	struct ur_sendctx *x;
 
 	if (lp->ring_ok)
-		io_uring_queue_exit(&lp->ring); /* cancels and waits for whatever is left */
+		urk_ring_exit(&lp->ring); /* cancels and waits for whatever is left */
 	udp_uring_free(lp->udp);
 	lp->udp = NULL;
 	svc_fini(&lp->svc);
@@ -1088,72 +1032,36 @@ static void ur_teardown(struct uring_loop *lp)
 }
 
 /*
- * Submits what is queued and waits for the CQEs of those requests plus `batch` more,
- * but no longer than UR_BATCH_WAIT microseconds for more than one CQE, or until ts.
- * Sends on the loopback complete inside the submit, so their CQEs are counted in: a
- * worker waits for what it actually waits for, new data. This is the kernel's
- * min-wait (6.12): a busy worker gathers a batch per system call, an idle one sleeps
- * as before. liburing 2.3 has no call for it, so the queue is flushed here as
- * io_uring_submit() does (publish the local SQ tail) and entered with the argument.
+ * One turn: submit, wait for CQEs or the next deadline, handle the batch. A busy
+ * worker waits for a batch (the kernel's min-wait, where it has one): the CQEs of
+ * what it submits (sends on the loopback complete inside the submit) plus `batch`
+ * more, so it gathers a batch per system call while an idle one sleeps as before.
  */
-static int ur_submit_and_wait_batch(struct uring_loop *lp, unsigned batch,
-				    struct __kernel_timespec *ts)
-{
-	struct io_uring_sq *sq = &lp->ring.sq;
-	struct ur_getevents_arg arg = {
-		.min_wait_usec = UR_BATCH_WAIT,
-		.ts = (uint64_t)(uintptr_t)ts,
-	};
-	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
-	int fd = lp->ring.ring_fd;
-	unsigned to_submit;
-	long rc;
-
-	if (sq->sqe_head != sq->sqe_tail) {
-		sq->sqe_head = sq->sqe_tail;
-		io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
-	}
-	to_submit = sq->sqe_tail - *sq->khead;
-	if (lp->ring_registered) {
-		flags |= IORING_ENTER_REGISTERED_RING;
-		fd = lp->ring.enter_ring_fd;
-	}
-	rc = syscall(__NR_io_uring_enter, fd, to_submit, to_submit + batch, flags, &arg,
-		     sizeof(arg));
-	return rc < 0 ? -errno : 0;
-}
-
-/* One turn: submit, wait for CQEs or the next deadline, handle the batch. */
 static int ur_turn(struct uring_loop *lp)
 {
-	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
-	unsigned head, seen = 0;
-	int t = ur_timeout_ms(lp), rc;
+	unsigned seen = 0;
+	int rc, batched;
 
-	ts.tv_sec = t / 1000;
-	ts.tv_nsec = (long long)(t % 1000) * 1000000;
 	/* With few connections a turn that brought little waits for the next CQE and no
 	 * more: a batched wait costs a lone connection twice the CPU of a plain one. */
-	if (lp->have_min_wait && (lp->batch >= UR_BATCH_FEW || lp->nconns >= UR_BATCH_CONNS))
-		rc = ur_submit_and_wait_batch(lp, lp->batch, t >= 0 ? &ts : NULL);
-	else
-		rc = io_uring_submit_and_wait_timeout(&lp->ring, &cqe, 1, t >= 0 ? &ts : NULL,
-						      NULL);
+	batched = lp->batch >= UR_BATCH_FEW || lp->nconns >= UR_BATCH_CONNS;
+	rc = urk_wait(&lp->ring, &lp->caps, batched ? lp->batch : 0, ur_timeout_ms(lp));
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
-	lp->now = timer_now_ms();
+	lp->now = urk_now_ms();
 	stats_heartbeat(lp->w->stats, lp->now);
-	io_uring_for_each_cqe(&lp->ring, head, cqe)
-	{
+	/* Each CQE goes back to the kernel once handled: a handler that must submit to
+	 * find room for an SQE leaves the CQ room for what that submission completes. */
+	while (io_uring_peek_cqe(&lp->ring, &cqe) == 0) {
 		ur_dispatch(lp, cqe);
+		io_uring_cq_advance(&lp->ring, 1);
 		seen++;
 	}
-	io_uring_cq_advance(&lp->ring, seen);
 	/* Wait next for as many as this turn brought: under a steady load the batch grows
 	 * until the min-wait bound ends the waits, and a turn gathers what arrives in about
-	 * UR_BATCH_WAIT us. Waiting for fewer (half, say) lets any small batch sustain
-	 * itself: the CQEs that come in while a turn runs are as many as the next awaits. */
+	 * that bound. Waiting for fewer (half, say) lets any small batch sustain itself:
+	 * the CQEs that come in while a turn runs are as many as the next awaits. */
 	lp->batch = seen > UR_BATCH_MAX ? UR_BATCH_MAX : (seen ? seen : 1);
 	buf_level_update(lp);
 	buf_publish(lp);
@@ -1183,74 +1091,4 @@ int loop_uring_run(struct worker *w)
 	ur_close_all(&lp, CLOSE_DRAIN);
 	ur_teardown(&lp);
 	return rc < 0 ? EXIT_OSERR : 0;
-}
-
-/*
- * Arms one multishot recv (with a byte limit when asked) on a socketpair, sends it a
- * byte and reads the first completion: 0 when it delivered that byte through the
- * buffer ring, else -errno. Consumes every completion it caused.
- */
-static int ur_try_recv(struct uring_loop *lp, unsigned limit)
-{
-	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
-	int sv[2], rc, more = 1;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	sqe = io_uring_get_sqe(&lp->ring);
-	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = UR_BGID;
-	sqe->file_index = limit;
-	rc = write(sv[1], "x", 1) == 1 ? io_uring_submit_and_wait(&lp->ring, 1) : -errno;
-	if (rc >= 0 && (rc = io_uring_peek_cqe(&lp->ring, &cqe)) == 0) {
-		rc = cqe->res == 1 ? 0 : cqe->res < 0 ? cqe->res : -EINVAL;
-		if (cqe->res == 1 && !(cqe->flags & IORING_CQE_F_MORE) && limit == 0)
-			rc = -EINVAL; /* single shot only: no multishot recv here */
-	}
-	close(sv[1]); /* EOF ends the multishot, if it still runs */
-	while (rc == 0 && more && io_uring_wait_cqe(&lp->ring, &cqe) == 0) {
-		if (cqe->flags & IORING_CQE_F_BUFFER) {
-			lp->bufs_out++;
-			buf_recycle(lp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		}
-		more = (cqe->flags & IORING_CQE_F_MORE) != 0;
-		io_uring_cqe_seen(&lp->ring, cqe);
-	}
-	if (rc != 0 && io_uring_peek_cqe(&lp->ring, &cqe) == 0)
-		io_uring_cqe_seen(&lp->ring, cqe);
-	buf_publish(lp);
-	close(sv[0]);
-	return rc;
-}
-
-/*
- * Before forking: can this kernel, under this seccomp profile and sysctl, run what
- * the backend needs? A multishot recv through a provided-buffer ring on a socketpair
- * answers for io_uring_setup, buffer rings (5.19) and multishot recv (6.0) at once.
- */
-int loop_uring_probe(char *why, size_t whylen)
-{
-	static struct uring_loop lp;
-	int rc;
-
-	memset(&lp, 0, sizeof(lp));
-	rc = ur_ring_init(&lp.ring);
-	if (rc < 0) {
-		snprintf(why, whylen, "io_uring_setup: %s%s", strerror(-rc),
-			 rc == -EPERM ? " (kernel.io_uring_disabled or a seccomp filter)" : "");
-		return rc;
-	}
-	lp.ring_ok = 1;
-	lp.nbufs = 4;
-	lp.buf_size = 64;
-	rc = buf_ring_setup(&lp);
-	if (rc == 0)
-		rc = ur_try_recv(&lp, 0);
-	if (rc < 0)
-		snprintf(why, whylen, "multishot recv on a buffer ring: %s (kernel 6.0 or later needed)",
-			 strerror(-rc));
-	ur_teardown(&lp);
-	return rc < 0 ? rc : 0;
 }

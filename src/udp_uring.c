@@ -12,6 +12,7 @@
 #include "echod/log.h"
 #include "echod/stats.h"
 #include "echod/udp.h"
+#include "echod/uring_kernel.h"
 #include "echod/worker.h"
 
 /* The kernel writes io_uring_recvmsg_out, the source address (room for IPv6) and the
@@ -55,10 +56,8 @@ struct udp_uring {
 
 static struct io_uring_sqe *uu_sqe(struct udp_uring *uu, const void *ptr)
 {
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = urk_get_sqe(uu->ring);
 
-	while ((sqe = io_uring_get_sqe(uu->ring)) == NULL)
-		io_uring_submit(uu->ring);
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)ptr | UDP_URING_OP);
 	return sqe;
 }
@@ -112,7 +111,7 @@ static int uu_ring_setup(struct udp_uring *uu)
 	reg.ring_addr = (uint64_t)(uintptr_t)uu->br;
 	reg.ring_entries = UDP_URING_BUFS;
 	reg.bgid = UDP_URING_BGID;
-	rc = io_uring_register_buf_ring(uu->ring, &reg, 0);
+	rc = urk_register_buf_ring(uu->ring, &reg);
 	if (rc < 0)
 		return rc;
 	io_uring_buf_ring_init(uu->br);
@@ -259,17 +258,10 @@ void udp_uring_close(struct udp_uring *uu)
 			continue;
 		s->closed = 1;
 		if (s->armed) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(uu->ring);
+			struct io_uring_sqe *sqe = urk_get_sqe(uu->ring);
 
-			if (sqe == NULL) {
-				io_uring_submit(uu->ring);
-				sqe = io_uring_get_sqe(uu->ring);
-			}
-			if (sqe != NULL) {
-				io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)s | UDP_URING_OP,
-						       0);
-				io_uring_sqe_set_data64(sqe, 0); /* its completion means nothing */
-			}
+			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)s | UDP_URING_OP, 0);
+			io_uring_sqe_set_data64(sqe, 0); /* its completion means nothing */
 		}
 		close(s->fd);
 	}
