@@ -209,8 +209,7 @@ static void svc_close(struct svc_set *s, struct svc_conn *c, enum conn_close_rea
 	s->nzombies++;
 	if (s->closing != NULL)
 		s->closing(s->arg, c);
-	close(c->fd);
-	c->fd = -1;
+	/* The descriptor goes with the struct (svc_sweep), once no request names it. */
 	c->znext = s->zombies;
 	s->zombies = c;
 }
@@ -237,7 +236,7 @@ static ssize_t svc_recv(struct svc_set *s, struct svc_conn *c, size_t max, uint6
 	ssize_t n;
 
 	do
-		n = recv(c->fd, s->in, max, 0);
+		n = recv(c->fd, s->in, max, MSG_DONTWAIT); /* nonblocking, whoever accepted it */
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		svc_stat(s, STAT_bytes_in, (uint64_t)n);
@@ -494,6 +493,7 @@ static void svc_sweep(struct svc_set *s, int all)
 		}
 		*pp = c->znext;
 		s->nzombies--;
+		close(c->fd);
 		free(c);
 	}
 }
