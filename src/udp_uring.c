@@ -1,4 +1,14 @@
-/* udp_uring: multishot recvmsg into provided buffers, answers sent from them. */
+/*
+ * udp_uring: multishot recvmsg into provided buffers, answers sent from them.
+ *
+ * The worker's UDP sockets share one buffer group. A receive that found it empty
+ * (-ENOBUFS) waits, starved, until a buffer comes back, whichever socket's answer
+ * freed it: uu_feed() re-arms every starved socket once one is free.
+ *
+ * Lifetime (loop_uring.c's rule): a socket's struct lives as long as the worker's
+ * ring; its descriptor is closed only when no request of it is in flight (s->inflight:
+ * the receive and every answer), never while an SQE may still name it.
+ */
 #include "echod/udp_uring.h"
 
 #include <errno.h>
@@ -21,15 +31,19 @@
 #define UU_NAMELEN  ((unsigned)(sizeof(struct sockaddr_in6) + 7) & ~7u)
 #define UU_HEADROOM 128u
 #define UU_BUF_SIZE (UDP_BUF_SIZE + UU_HEADROOM)
+#define UU_ERR_PAUSE 100 /* ms before re-arming a receive that failed twice running */
 
 _Static_assert(sizeof(struct io_uring_recvmsg_out) % 8 == 0,
 	       "control messages in a provided buffer must stay 8-aligned");
 
 struct uu_sock {
 	int kind; /* EV_UDP */
-	int fd;
+	int fd;   /* -1 once closed */
 	enum listen_service service;
 	int armed, closed, starved;
+	unsigned inflight;  /* the receive and the answers in flight */
+	unsigned errors;    /* receives ended by an error since the last datagram */
+	uint64_t resume_at; /* ms; re-armed then after repeated errors (0: not paused) */
 	struct msghdr tmpl; /* name and control lengths of the multishot recvmsg */
 };
 
@@ -37,7 +51,7 @@ struct uu_sock {
 struct uu_slot {
 	int kind; /* EV_UDP_SEND */
 	uint16_t bid;
-	struct uu_sock *sock;
+	struct uu_sock *sock; /* while the answer is in flight, else NULL */
 	struct msghdr msg;
 	struct iovec iov;
 	char ctl[UDP_CTL_SIZE];
@@ -52,6 +66,8 @@ struct udp_uring {
 	struct uu_slot *slots;
 	struct uu_sock *socks;
 	unsigned nsocks;
+	unsigned lent; /* buffers the kernel filled and we hold: answers in flight */
+	unsigned nstarved;
 };
 
 static struct io_uring_sqe *uu_sqe(struct udp_uring *uu, const void *ptr)
@@ -67,26 +83,49 @@ static char *uu_buf(struct udp_uring *uu, unsigned bid)
 	return uu->bufs + (size_t)bid * UU_BUF_SIZE;
 }
 
-/* Back to the kernel at once: a starved receive may go on. */
+/* Back to the kernel at once: a starved receive may go on (uu_feed). */
 static void uu_recycle(struct udp_uring *uu, unsigned bid)
 {
 	io_uring_buf_ring_add(uu->br, uu_buf(uu, bid), UU_BUF_SIZE, (unsigned short)bid,
 			      io_uring_buf_ring_mask(UDP_URING_BUFS), 0);
 	io_uring_buf_ring_advance(uu->br, 1);
+	uu->lent--;
 }
 
 static void uu_arm(struct udp_uring *uu, struct uu_sock *s)
 {
 	struct io_uring_sqe *sqe;
 
-	if (s->armed || s->closed)
+	if (s->armed || s->closed || s->resume_at != 0)
 		return;
 	sqe = uu_sqe(uu, s);
 	io_uring_prep_recvmsg_multishot(sqe, s->fd, &s->tmpl, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = UDP_URING_BGID;
 	s->armed = 1;
-	s->starved = 0;
+	s->inflight++;
+	if (s->starved) {
+		s->starved = 0;
+		uu->nstarved--;
+	}
+}
+
+/* A request of s ended: a closed socket's descriptor goes with the last one. */
+static void uu_done(struct uu_sock *s)
+{
+	if (--s->inflight == 0 && s->closed && s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+}
+
+/* Buffers are free: every starved socket may receive again, not only the one whose
+ * answer freed them (one socket's flood must not silence its siblings). */
+static void uu_feed(struct udp_uring *uu)
+{
+	for (unsigned i = 0; i < uu->nsocks && uu->nstarved > 0 && uu->lent < UDP_URING_BUFS; i++)
+		if (uu->socks[i].starved)
+			uu_arm(uu, &uu->socks[i]);
 }
 
 static int uu_ring_setup(struct udp_uring *uu)
@@ -115,6 +154,7 @@ static int uu_ring_setup(struct udp_uring *uu)
 	if (rc < 0)
 		return rc;
 	io_uring_buf_ring_init(uu->br);
+	uu->lent = UDP_URING_BUFS; /* until they are all in the ring */
 	for (unsigned b = 0; b < UDP_URING_BUFS; b++)
 		uu_recycle(uu, b);
 	return 0;
@@ -174,6 +214,7 @@ static void uu_datagram(struct udp_uring *uu, struct uu_sock *s, unsigned bid, i
 	char *payload;
 	ssize_t ans;
 
+	s->errors = 0;
 	if (o == NULL || (o->flags & MSG_TRUNC) || o->namelen > UU_NAMELEN) {
 		stats_add(uu->w->stats, STAT_udp_dropped, 1); /* cannot happen at this size */
 		uu_recycle(uu, bid);
@@ -188,6 +229,7 @@ static void uu_datagram(struct udp_uring *uu, struct uu_sock *s, unsigned bid, i
 		return;
 	}
 	slot->sock = s;
+	s->inflight++;
 	slot->iov = (struct iovec){.iov_base = payload, .iov_len = (size_t)ans};
 	slot->msg = (struct msghdr){.msg_name = io_uring_recvmsg_name(o),
 				    .msg_namelen = o->namelen,
@@ -203,29 +245,37 @@ static void uu_datagram(struct udp_uring *uu, struct uu_sock *s, unsigned bid, i
 static void uu_on_recv(struct udp_uring *uu, struct uu_sock *s, const struct io_uring_cqe *cqe,
 		       uint64_t now)
 {
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		s->armed = 0;
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
+		uu->lent++;
 		if (s->closed || cqe->res <= 0)
 			uu_recycle(uu, bid);
 		else
 			uu_datagram(uu, s, bid, cqe->res, now);
-	} else if (cqe->res == -ENOBUFS) {
-		/* Every buffer carries an answer in flight: the next send completion re-arms. */
+	}
+	if (cqe->flags & IORING_CQE_F_MORE)
+		return;
+	s->armed = 0;
+	if (cqe->res == -ENOBUFS) {
+		/* Every buffer carries an answer in flight: uu_feed re-arms when one is back. */
 		stats_add(uu->w->stats, STAT_ring_enobufs, 1);
 		s->starved = 1;
-		return;
+		uu->nstarved++;
 	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
+		/* An ICMP error ends a receive now and then; one that persists must not spin. */
 		log_debug("udp: recvmsg: %s", strerror(-cqe->res));
+		if (++s->errors >= 2)
+			s->resume_at = now + UU_ERR_PAUSE;
 	}
-	if (!s->armed)
-		uu_arm(uu, s);
+	uu_arm(uu, s);
+	uu_done(s);
 }
 
 static void uu_on_send(struct udp_uring *uu, struct uu_slot *slot, const struct io_uring_cqe *cqe)
 {
+	struct uu_sock *s = slot->sock;
+
 	if (cqe->res >= 0) {
 		stats_add(uu->w->stats, STAT_udp_out, 1);
 		stats_add(uu->w->stats, STAT_bytes_out, (uint64_t)cqe->res);
@@ -233,9 +283,9 @@ static void uu_on_send(struct udp_uring *uu, struct uu_slot *slot, const struct 
 		log_debug("udp: sendmsg: %s", strerror(-cqe->res));
 		stats_add(uu->w->stats, STAT_udp_dropped, 1);
 	}
+	slot->sock = NULL;
 	uu_recycle(uu, slot->bid);
-	if (slot->sock->starved)
-		uu_arm(uu, slot->sock);
+	uu_done(s);
 }
 
 void udp_uring_complete(struct udp_uring *uu, void *ptr, const struct io_uring_cqe *cqe,
@@ -247,6 +297,29 @@ void udp_uring_complete(struct udp_uring *uu, void *ptr, const struct io_uring_c
 		uu_on_recv(uu, ptr, cqe, now_ms);
 	else if (*(int *)ptr == EV_UDP_SEND)
 		uu_on_send(uu, ptr, cqe);
+	uu_feed(uu);
+}
+
+void udp_uring_tick(struct udp_uring *uu, uint64_t now_ms)
+{
+	for (unsigned i = 0; uu != NULL && i < uu->nsocks; i++) {
+		struct uu_sock *s = &uu->socks[i];
+
+		if (s->resume_at != 0 && now_ms >= s->resume_at) {
+			s->resume_at = 0;
+			uu_arm(uu, s);
+		}
+	}
+}
+
+uint64_t udp_uring_next(const struct udp_uring *uu)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (unsigned i = 0; uu != NULL && i < uu->nsocks; i++)
+		if (uu->socks[i].resume_at != 0 && uu->socks[i].resume_at < next)
+			next = uu->socks[i].resume_at;
+	return next;
 }
 
 void udp_uring_close(struct udp_uring *uu)
@@ -257,20 +330,66 @@ void udp_uring_close(struct udp_uring *uu)
 		if (s->closed)
 			continue;
 		s->closed = 1;
+		s->resume_at = 0;
+		if (s->starved) {
+			s->starved = 0;
+			uu->nstarved--;
+		}
 		if (s->armed) {
 			struct io_uring_sqe *sqe = urk_get_sqe(uu->ring);
 
 			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)s | UDP_URING_OP, 0);
 			io_uring_sqe_set_data64(sqe, 0); /* its completion means nothing */
 		}
-		close(s->fd);
+		if (s->inflight == 0) {
+			close(s->fd);
+			s->fd = -1;
+		}
 	}
 }
+
+#ifdef ECHOD_CHECK_INVARIANTS
+static void __attribute__((noreturn)) uu_broken(const char *what, unsigned a, unsigned b)
+{
+	log_warnx("io_uring invariant broken: udp: %s (%u, %u)", what, a, b);
+	abort();
+}
+
+/* loop_uring's ur_check: buffers lent are the answers in flight; every open socket
+ * receives, waits out an error pause, or is starved while no buffer is free. */
+void udp_uring_check(const struct udp_uring *uu)
+{
+	unsigned sends = 0, starved = 0;
+
+	if (uu == NULL)
+		return;
+	for (unsigned b = 0; b < UDP_URING_BUFS; b++)
+		sends += uu->slots[b].sock != NULL;
+	if (sends != uu->lent)
+		uu_broken("answers in flight vs buffers lent", sends, uu->lent);
+	for (unsigned i = 0; i < uu->nsocks; i++) {
+		const struct uu_sock *s = &uu->socks[i];
+
+		starved += s->starved;
+		if (s->closed || s->armed || s->resume_at != 0)
+			continue;
+		if (!s->starved)
+			uu_broken("socket neither receiving nor starved", i, (unsigned)s->fd);
+		if (uu->lent < UDP_URING_BUFS)
+			uu_broken("socket starved while buffers are free", i, uu->lent);
+	}
+	if (starved != uu->nstarved)
+		uu_broken("starved count", starved, uu->nstarved);
+}
+#endif
 
 void udp_uring_free(struct udp_uring *uu)
 {
 	if (uu == NULL)
 		return;
+	for (unsigned i = 0; i < uu->nsocks; i++) /* the ring is gone: nothing in flight */
+		if (uu->socks[i].closed && uu->socks[i].fd >= 0)
+			close(uu->socks[i].fd);
 	udp_worker_fini(&uu->u);
 	if (uu->bufs != NULL)
 		munmap(uu->bufs, (size_t)UDP_URING_BUFS * UU_BUF_SIZE);

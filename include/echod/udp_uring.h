@@ -35,8 +35,16 @@ int udp_uring_setup(struct udp_uring **out, struct io_uring *ring, struct worker
 /* A completion whose user_data carried UDP_URING_OP and ptr. */
 void udp_uring_complete(struct udp_uring *uu, void *ptr, const struct io_uring_cqe *cqe,
 			uint64_t now_ms);
-/* TERM: stop receiving and close the sockets (nothing to drain for UDP). */
+/* Once per loop turn: receives paused after repeated errors are re-armed. */
+void udp_uring_tick(struct udp_uring *uu, uint64_t now_ms);
+/* When udp_uring_tick has work next (ms, UINT64_MAX: none). */
+uint64_t udp_uring_next(const struct udp_uring *uu);
+/* TERM: stop receiving and close the sockets (nothing to drain for UDP); each
+ * descriptor is closed once no request of it is in flight. */
 void udp_uring_close(struct udp_uring *uu);
+/* Debug and sanitizer builds (ECHOD_CHECK_INVARIANTS): aborts, saying why, when the
+ * UDP side's invariants do not hold. */
+void udp_uring_check(const struct udp_uring *uu);
 /* After the ring is gone. */
 void udp_uring_free(struct udp_uring *uu);
 
