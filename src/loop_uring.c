@@ -14,22 +14,36 @@
  * holds a bounded share of the ring and the TCP window pushes back on it. -ENOBUFS
  * parks the connection until buffers come back, never closes it.
  *
- * A connection is freed only when no request of it is in flight (c->inflight), so
- * a CQE never points at freed memory: closing cancels its requests first.
+ * Lifetime, the one rule: a connection's memory is freed in one place, ur_release(),
+ * reached only from ur_reap() at the end of a turn, and only when the connection is
+ * closed, no request of it is in flight (c->inflight counts every request whose last
+ * CQE is still due, cancels and SEND_ZC notifications included) and it is on no
+ * list but lp->closed. ur_close() never frees: it takes the connection off every
+ * other list (idle timers, starved), cancels what is in flight and parks it on
+ * lp->closed. So a handler may use its connection until it returns, whatever it
+ * called, and a CQE never names freed memory. Its descriptor is closed at the same
+ * moment, never while an SQE may still name it. UDP sockets (udp_uring.c) and the
+ * other services' connections (service.c) follow the same rule.
+ *
+ * Every socket is nonblocking, whatever accepted it: service.c reads with recv().
+ * Debug and sanitizer builds (ECHOD_CHECK_INVARIANTS) check the loop's invariants
+ * after every turn: ur_check().
  *
  * Debian 12 ships liburing 2.3: the buffer ring is set up by hand, and constants newer
- * than its headers are defined below. Kernel features are probed, never assumed.
+ * than its headers are defined below. Kernel features are probed (uring_kernel.c).
  */
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "echod/conn.h"
@@ -45,7 +59,8 @@
 #define UR_BURST_SHARE  4     /* and at most 1/this of the ring */
 #define UR_NO_BID       0xffff
 #define UR_SEND_IOV     8     /* queued buffers sent by one sendmsg */
-#define UR_ACCEPT_PAUSE 100   /* ms without accepting after EMFILE and kin */
+#define UR_ACCEPT_PAUSE 100   /* ms without accepting after a multishot accept failed */
+#define UR_SIGNAL_PAUSE 1000  /* ms before the signalfd's poll is re-armed after an error */
 #define UR_SPARE_CTX    64
 #define UR_LEVEL_MIN    32    /* buffers kept in the ring at the least */
 #define UR_BATCH_MAX    64    /* CQEs a busy turn waits to gather (within the min-wait) */
@@ -56,6 +71,9 @@
 /* Newer than Debian 12's liburing 2.3 headers (kernel 6.10). */
 #ifndef IORING_RECVSEND_BUNDLE
 #define IORING_RECVSEND_BUNDLE (1U << 4)
+#endif
+#ifndef IORING_RECVSEND_POLL_FIRST
+#define IORING_RECVSEND_POLL_FIRST (1U << 0)
 #endif
 
 /* What a CQE is about: the low 3 bits of user_data, beside an 8-aligned pointer. */
@@ -69,6 +87,7 @@ enum ur_op { UR_ACCEPT = 1, UR_RECV, UR_SEND, UR_CANCEL, UR_SIGNAL, UR_IGNORE,
 #define UR_CANCELLING 0x08  /* its recv is being cancelled for backpressure */
 #define UR_ZC_WAIT    0x10  /* a SEND_ZC notification is due for buffer zc_bid */
 #define UR_ZC_OUT     0x20  /* zc_bid left the queue: the notification recycles it */
+#define UR_POLL_FIRST 0x40  /* the last send said EAGAIN: the next waits for room */
 
 struct ur_listener {
 	uint64_t fd;        /* 64-bit so the array stays 8-aligned for user_data */
@@ -92,7 +111,7 @@ struct ur_sendctx {
 struct ur_conn {
 	struct conn base;    /* fd, state, idle timer, limits ticket */
 	struct ur_sendctx *ctx;
-	struct ur_conn *starved_next;
+	TAILQ_ENTRY(ur_conn) link; /* lp->starved while UR_STARVED; lp->closed once closed */
 	uint32_t head_off;   /* bytes of the head buffer already sent */
 	uint16_t qhead, qtail, qcount;
 	uint16_t in_send;    /* buffers covered by the send in flight */
@@ -100,6 +119,8 @@ struct ur_conn {
 	uint16_t uflags;
 	uint16_t zc_bid;
 };
+
+TAILQ_HEAD(ur_conn_list, ur_conn);
 
 struct uring_loop {
 	struct worker *w;
@@ -132,15 +153,18 @@ struct uring_loop {
 	uint64_t sig_tag;           /* 8-aligned address for the signal poll's user_data */
 	int sig_armed;
 	struct timer_list idle;
-	struct ur_conn *starved;
+	struct ur_conn_list starved; /* recv ended with ENOBUFS: first come, first fed */
+	struct ur_conn_list closed;  /* closed, waiting for their last CQEs */
+	uint8_t *check_mark;        /* ur_check's per-buffer marks */
 	struct ur_sendctx *spare_ctx;
 	unsigned nspare_ctx;
 	unsigned long nconns;       /* open connections */
-	unsigned long nzombies;     /* closed, waiting for their CQEs */
+	unsigned long nzombies;     /* on lp->closed */
 	uint64_t idle_since;        /* ms; when the last connection's requests ended */
 	int trimmed;                /* the buffers' pages were given back since */
 	uint64_t now;
 	uint64_t accept_resume;
+	uint64_t signal_resume;     /* the signal poll failed: re-armed then */
 	int draining;
 	uint64_t drain_deadline;
 	struct udp_uring *udp;      /* NULL without UDP listeners */
@@ -350,11 +374,10 @@ static struct ur_conn *uconn_of(struct timer_node *node)
 	return (struct ur_conn *)((char *)node - offsetof(struct ur_conn, base.idle));
 }
 
-/* Frees a closed connection once none of its requests can complete any more. */
-static void ur_maybe_free(struct uring_loop *lp, struct ur_conn *c)
+/* The one place a connection's memory goes (the lifetime rule, at the top). */
+static void ur_release(struct uring_loop *lp, struct ur_conn *c)
 {
-	if (c->base.state != CONN_CLOSED || c->inflight > 0)
-		return;
+	TAILQ_REMOVE(&lp->closed, c, link);
 	q_drop(lp, c);
 	ctx_put(lp, c->ctx);
 	if (c->uflags & UR_ZC_OUT)
@@ -366,7 +389,20 @@ static void ur_maybe_free(struct uring_loop *lp, struct ur_conn *c)
 		lp->idle_since = lp->now;
 }
 
-/* The only way a connection goes away: counts it, says why, cancels what is in flight. */
+/* End of a turn: closed connections whose last CQE came go. */
+static void ur_reap(struct uring_loop *lp)
+{
+	struct ur_conn *c = TAILQ_FIRST(&lp->closed), *next;
+
+	for (; c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->inflight == 0)
+			ur_release(lp, c);
+	}
+}
+
+/* The only way a connection goes away: counts it, says why, cancels what is in flight,
+ * and leaves it on lp->closed for ur_reap. Never frees. */
 static void ur_close(struct uring_loop *lp, struct ur_conn *c, enum conn_close_reason why)
 {
 	struct io_uring_sqe *sqe;
@@ -374,6 +410,11 @@ static void ur_close(struct uring_loop *lp, struct ur_conn *c, enum conn_close_r
 	if (c->base.state == CONN_CLOSED)
 		return;
 	log_debug("connection %d closed: %s", c->base.fd, conn_reason_name(why));
+	if (c->uflags & UR_STARVED) {
+		TAILQ_REMOVE(&lp->starved, c, link);
+		c->uflags &= ~UR_STARVED;
+	}
+	TAILQ_INSERT_TAIL(&lp->closed, c, link);
 	c->base.state = CONN_CLOSED;
 	timer_remove(&c->base.idle);
 	limits_release(&lp->w->limits, &c->base.ticket);
@@ -385,7 +426,6 @@ static void ur_close(struct uring_loop *lp, struct ur_conn *c, enum conn_close_r
 		io_uring_prep_cancel_fd(sqe, c->base.fd, IORING_ASYNC_CANCEL_ALL);
 		c->inflight++;
 	}
-	ur_maybe_free(lp, c);
 }
 
 static void ur_arm_recv(struct uring_loop *lp, struct ur_conn *c)
@@ -475,6 +515,9 @@ static void ur_send_next(struct uring_loop *lp, struct ur_conn *c)
 	} else {
 		io_uring_prep_send(sqe, c->base.fd, p, len, MSG_NOSIGNAL);
 	}
+	if (c->uflags & UR_POLL_FIRST)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+	c->uflags &= ~UR_POLL_FIRST;
 	c->in_send = (uint16_t)n;
 	c->inflight++;
 	c->uflags |= UR_SEND_BUSY;
@@ -513,17 +556,19 @@ static void on_send(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 		if (c->uflags & UR_ZC_OUT)
 			buf_recycle(lp, c->zc_bid);
 		c->uflags &= ~(UR_ZC_WAIT | UR_ZC_OUT);
-		if (c->base.state == CONN_CLOSED)
-			ur_maybe_free(lp, c);
-		else
+		if (c->base.state != CONN_CLOSED)
 			ur_send_next(lp, c);
 		return;
 	}
 	if (!zc_result)
 		c->inflight--;
 	c->uflags &= ~UR_SEND_BUSY;
-	if (c->base.state == CONN_CLOSED) {
-		ur_maybe_free(lp, c);
+	if (c->base.state == CONN_CLOSED)
+		return;
+	if (cqe->res == -EAGAIN || cqe->res == -EINTR) {
+		/* Not an error: send the same again once the socket has room. */
+		c->uflags |= UR_POLL_FIRST;
+		ur_send_next(lp, c);
 		return;
 	}
 	if (cqe->res < 0) {
@@ -578,8 +623,7 @@ static void on_recv_error(struct uring_loop *lp, struct ur_conn *c, int err)
 		ur_stat(lp, STAT_ring_enobufs, 1);
 		lp->level = 2 * lp->level < lp->nbufs ? 2 * lp->level : lp->nbufs;
 		c->uflags |= UR_STARVED;
-		c->starved_next = lp->starved;
-		lp->starved = c;
+		TAILQ_INSERT_TAIL(&lp->starved, c, link);
 		break;
 	case ECANCELED:
 		break; /* our backpressure cancel; re-armed once the queue drains */
@@ -605,7 +649,6 @@ static void on_recv(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 	if (c->base.state == CONN_CLOSED) {
 		for (unsigned i = 0; i < nb; i++)
 			buf_recycle(lp, cqe_buf(lp, cqe->flags >> IORING_CQE_BUFFER_SHIFT, i));
-		ur_maybe_free(lp, c);
 		return;
 	}
 	if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
@@ -631,13 +674,9 @@ static void ur_feed_starved(struct uring_loop *lp)
 {
 	struct ur_conn *c;
 
-	while ((c = lp->starved) != NULL && lp->bufs_out < lp->nbufs) {
-		lp->starved = c->starved_next;
+	while ((c = TAILQ_FIRST(&lp->starved)) != NULL && lp->bufs_out < lp->nbufs) {
+		TAILQ_REMOVE(&lp->starved, c, link);
 		c->uflags &= ~UR_STARVED;
-		if (c->base.state == CONN_CLOSED) {
-			ur_maybe_free(lp, c);
-			continue;
-		}
 		ur_stat(lp, STAT_rearms, 1);
 		ur_maybe_rearm(lp, c);
 	}
@@ -710,8 +749,8 @@ static void ur_arm_accept(struct uring_loop *lp, struct ur_listener *l)
 {
 	struct io_uring_sqe *sqe = ur_sqe(lp, UR_ACCEPT, l);
 
-	/* Blocking descriptors: io_uring polls them itself. */
-	io_uring_prep_multishot_accept(sqe, (int)l->fd, NULL, NULL, SOCK_CLOEXEC);
+	/* Nonblocking, like every socket of echod's: service.c reads with recv(). */
+	io_uring_prep_multishot_accept(sqe, (int)l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	l->armed = 1;
 }
 
@@ -753,7 +792,7 @@ static void ur_close_listener(struct uring_loop *lp, struct ur_listener *l)
 
 	if (l->closed)
 		return;
-	while ((fd = accept4((int)l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+	while ((fd = accept4((int)l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
 		if (l->service != SERVICE_ECHO)
 			ur_svc_admit(lp, fd, l->service);
 		else
@@ -763,31 +802,43 @@ static void ur_close_listener(struct uring_loop *lp, struct ur_listener *l)
 	l->closed = 1;
 }
 
+/*
+ * A failed accept pauses accepting for UR_ACCEPT_PAUSE: out of descriptors or memory,
+ * retrying at once would spin, and so would an error that persists (EINVAL...).
+ */
+static void ur_accept_pause(struct uring_loop *lp, struct ur_listener *l, int err)
+{
+	if (lp->accept_resume == 0) {
+		if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+			log_warnx("accept: %s; pausing accepts for %d ms (%lu connections open)",
+				  strerror(err), UR_ACCEPT_PAUSE, lp->nconns);
+		else
+			log_info("accept: %s; pausing accepts for %d ms", strerror(err),
+				 UR_ACCEPT_PAUSE);
+		ur_stat(lp, STAT_accept_paused, 1);
+		lp->accept_resume = lp->now + UR_ACCEPT_PAUSE;
+	}
+	if (l->armed) {
+		struct io_uring_sqe *sqe = ur_sqe(lp, UR_IGNORE, NULL);
+
+		io_uring_prep_cancel64(sqe, ud_pack(UR_ACCEPT, l), 0);
+	}
+}
+
 static void on_accept(struct uring_loop *lp, struct ur_listener *l, struct io_uring_cqe *cqe)
 {
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		l->armed = 0;
-	if (cqe->res >= 0 && l->service != SERVICE_ECHO) {
+	if (cqe->res >= 0 && l->service != SERVICE_ECHO)
 		ur_svc_admit(lp, cqe->res, l->service);
-	} else if (cqe->res >= 0) {
+	else if (cqe->res >= 0)
 		ur_admit(lp, cqe->res); /* accepted is accepted, draining or not */
-	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
-		   cqe->res == -ENOMEM) {
-		if (lp->accept_resume == 0) {
-			log_warnx("accept: %s; pausing accepts for %d ms (%lu connections open)",
-				  strerror(-cqe->res), UR_ACCEPT_PAUSE, lp->nconns);
-			ur_stat(lp, STAT_accept_paused, 1);
-			lp->accept_resume = lp->now + UR_ACCEPT_PAUSE;
-		}
-		if (l->armed) {
-			struct io_uring_sqe *sqe = ur_sqe(lp, UR_IGNORE, NULL);
-
-			io_uring_prep_cancel64(sqe, ud_pack(UR_ACCEPT, l), 0);
-		}
-		return;
-	}
+	else if (cqe->res != -ECANCELED && !lp->draining)
+		ur_accept_pause(lp, l, -cqe->res);
 	if (l->armed)
 		return;
+	/* Ended: by our cancel, an error or the kernel. Draining, the listener goes now
+	 * (whatever ended it); else it is re-armed, at once or when the pause is over. */
 	if (lp->draining)
 		ur_close_listener(lp, l);
 	else if (lp->accept_resume == 0)
@@ -831,8 +882,16 @@ static void on_signal(struct uring_loop *lp, struct io_uring_cqe *cqe)
 		lp->sig_armed = 0;
 	if (worker_signal(lp->w))
 		ur_drain_start(lp);
-	if (!lp->sig_armed)
-		ur_arm_signal(lp);
+	if (lp->sig_armed)
+		return;
+	if (cqe->res < 0 && cqe->res != -ECANCELED) {
+		/* Re-armed from the timers: an error that persists must not spin. */
+		log_warnx("poll(signalfd): %s; retrying in %d ms", strerror(-cqe->res),
+			  UR_SIGNAL_PAUSE);
+		lp->signal_resume = lp->now + UR_SIGNAL_PAUSE;
+		return;
+	}
+	ur_arm_signal(lp);
 }
 
 static void ur_close_all(struct uring_loop *lp, enum conn_close_reason why)
@@ -875,9 +934,14 @@ static void ur_timers(struct uring_loop *lp)
 			if (!lp->listeners[i].armed)
 				ur_arm_accept(lp, &lp->listeners[i]);
 	}
+	if (!lp->sig_armed && lp->signal_resume != 0 && lp->now >= lp->signal_resume) {
+		lp->signal_resume = 0;
+		ur_arm_signal(lp);
+	}
 	if (lp->draining && lp->now >= lp->drain_deadline)
 		ur_close_all(lp, CLOSE_DRAIN);
 	svc_tick(&lp->svc, lp->now, lp->draining && lp->now >= lp->drain_deadline);
+	udp_uring_tick(lp->udp, lp->now);
 	ur_trim(lp);
 }
 
@@ -899,9 +963,7 @@ static void ur_dispatch(struct uring_loop *lp, struct io_uring_cqe *cqe)
 		struct ur_conn *c = ptr;
 
 		c->inflight--;
-		if (c->base.state == CONN_CLOSED)
-			ur_maybe_free(lp, c);
-		else
+		if (c->base.state != CONN_CLOSED)
 			ur_maybe_rearm(lp, c);
 		break;
 	}
@@ -925,6 +987,10 @@ static int ur_timeout_ms(const struct uring_loop *lp)
 		t = st;
 	if (lp->accept_resume != 0 && lp->accept_resume < other)
 		other = lp->accept_resume;
+	if (lp->signal_resume != 0 && lp->signal_resume < other)
+		other = lp->signal_resume;
+	if (udp_uring_next(lp->udp) < other)
+		other = udp_uring_next(lp->udp);
 	if (lp->draining && lp->drain_deadline < other)
 		other = lp->drain_deadline;
 	{
@@ -961,6 +1027,8 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	int rc;
 
 	memset(lp, 0, sizeof(*lp));
+	TAILQ_INIT(&lp->starved);
+	TAILQ_INIT(&lp->closed);
 	lp->w = w;
 	lp->now = urk_now_ms();
 	timer_init(&lp->idle, (uint64_t)w->cfg->idle_timeout * 1000);
@@ -1009,9 +1077,13 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 static void ur_teardown(struct uring_loop *lp)
 {
 	struct ur_sendctx *x;
+	struct ur_conn *c;
 
 	if (lp->ring_ok)
 		urk_ring_exit(&lp->ring); /* cancels and waits for whatever is left */
+	/* No CQE can come any more: what is in flight is over. */
+	while ((c = TAILQ_FIRST(&lp->closed)) != NULL)
+		ur_release(lp, c);
 	udp_uring_free(lp->udp);
 	lp->udp = NULL;
 	svc_fini(&lp->svc);
@@ -1029,7 +1101,121 @@ static void ur_teardown(struct uring_loop *lp)
 	if (lp->br != NULL)
 		munmap(lp->br, lp->br_size);
 	free(lp->listeners);
+	free(lp->check_mark);
 }
+
+/* ---- invariants (Debug and sanitizer builds) ---- */
+
+#ifdef ECHOD_CHECK_INVARIANTS
+static void __attribute__((noreturn, format(printf, 2, 3)))
+ur_broken(const struct uring_loop *lp, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("io_uring invariant broken: %s (connections %lu open, %lu closed; buffers "
+		  "%u lent, %u spare of %u)",
+		  msg, lp->nconns, lp->nzombies, lp->bufs_out, lp->nspare, lp->nbufs);
+	abort();
+}
+
+/* Marks buffer bid as seen where; each buffer is in one place at a time. */
+static void ur_check_mark(struct uring_loop *lp, unsigned bid, const char *where)
+{
+	if (bid >= lp->nbufs)
+		ur_broken(lp, "buffer %u (%s) out of range", bid, where);
+	if (lp->check_mark[bid])
+		ur_broken(lp, "buffer %u twice (%s)", bid, where);
+	lp->check_mark[bid] = 1;
+}
+
+/* The buffers a connection holds: its queue, and the one a SEND_ZC still reads. */
+static unsigned ur_check_conn(struct uring_loop *lp, struct ur_conn *c, int closed)
+{
+	unsigned held = 0, bid = c->qhead, due;
+
+	if ((c->base.state == CONN_CLOSED) != closed)
+		ur_broken(lp, "connection %d in state %d on the %s list", c->base.fd,
+			  (int)c->base.state, closed ? "closed" : "open");
+	for (unsigned i = 0; i < c->qcount; i++, bid = lp->bnext[bid], held++)
+		ur_check_mark(lp, bid, "a connection's queue");
+	if (c->uflags & UR_ZC_OUT) {
+		ur_check_mark(lp, c->zc_bid, "awaiting a SEND_ZC notification");
+		held++;
+	}
+	if ((c->uflags & UR_SEND_BUSY) && (c->in_send == 0 || c->in_send > c->qcount))
+		ur_broken(lp, "connection %d sends %u of %u queued buffers", c->base.fd,
+			  c->in_send, c->qcount);
+	due = !!(c->uflags & UR_RECV_ARMED) + !!(c->uflags & UR_SEND_BUSY) +
+	      !!(c->uflags & UR_ZC_WAIT);
+	if (c->inflight < due)
+		ur_broken(lp, "connection %d: %u requests in flight, %u known", c->base.fd,
+			  c->inflight, due);
+	/* Open, it waits for something: a receive, a send, buffers, or a cancel's end. */
+	if (!closed && c->inflight == 0 && !(c->uflags & UR_STARVED))
+		ur_broken(lp, "connection %d (state %d) waits for nothing", c->base.fd,
+			  (int)c->base.state);
+	if (closed && c->inflight == 0)
+		ur_broken(lp, "connection %d closed with nothing in flight, not released",
+			  c->base.fd);
+	return held;
+}
+
+/*
+ * After every turn: every provided buffer is in exactly one place (the ring, the
+ * spare stack, a connection's queue, or awaiting a SEND_ZC notification), the lists
+ * hold what the counts say and only connections in the matching state, and no
+ * starved connection waits while buffers are free.
+ */
+static void ur_check(struct uring_loop *lp)
+{
+	unsigned long open = 0, closed = 0, starved = 0;
+	unsigned held = 0;
+	struct timer_node *node;
+	struct ur_conn *c;
+
+	if (lp->check_mark == NULL && (lp->check_mark = malloc(lp->nbufs)) == NULL)
+		return;
+	memset(lp->check_mark, 0, lp->nbufs);
+	if (lp->nspare + lp->bufs_out > lp->nbufs)
+		ur_broken(lp, "more buffers lent and spare than there are");
+	for (unsigned i = 0; i < lp->nspare; i++)
+		ur_check_mark(lp, lp->spare[i], "the spare stack");
+	for (node = lp->idle.head.next; node != &lp->idle.head; node = node->next) {
+		held += ur_check_conn(lp, uconn_of(node), 0);
+		open++;
+	}
+	TAILQ_FOREACH(c, &lp->closed, link)
+	{
+		held += ur_check_conn(lp, c, 1);
+		closed++;
+	}
+	TAILQ_FOREACH(c, &lp->starved, link)
+	{
+		if (!(c->uflags & UR_STARVED) || (c->uflags & UR_RECV_ARMED) ||
+		    c->base.state == CONN_CLOSED)
+			ur_broken(lp, "connection %d on the starved list (flags %#x, state %d)",
+				  c->base.fd, c->uflags, (int)c->base.state);
+		starved++;
+	}
+	if (open != lp->nconns || closed != lp->nzombies)
+		ur_broken(lp, "lists hold %lu open and %lu closed connections", open, closed);
+	if (held != lp->bufs_out)
+		ur_broken(lp, "connections hold %u buffers", held);
+	if (starved > 0 && lp->bufs_out < lp->nbufs)
+		ur_broken(lp, "%lu connections starved while %u buffers are free", starved,
+			  lp->nbufs - lp->bufs_out);
+	udp_uring_check(lp->udp);
+}
+#else
+static void ur_check(struct uring_loop *lp)
+{
+	(void)lp;
+}
+#endif
 
 /*
  * One turn: submit, wait for CQEs or the next deadline, handle the batch. A busy
@@ -1040,7 +1226,7 @@ static void ur_teardown(struct uring_loop *lp)
 static int ur_turn(struct uring_loop *lp)
 {
 	struct io_uring_cqe *cqe;
-	unsigned seen = 0;
+	unsigned head, seen = 0;
 	int rc, batched;
 
 	/* With few connections a turn that brought little waits for the next CQE and no
@@ -1053,7 +1239,8 @@ static int ur_turn(struct uring_loop *lp)
 	stats_heartbeat(lp->w->stats, lp->now);
 	/* Each CQE goes back to the kernel once handled: a handler that must submit to
 	 * find room for an SQE leaves the CQ room for what that submission completes. */
-	while (io_uring_peek_cqe(&lp->ring, &cqe) == 0) {
+	io_uring_for_each_cqe(&lp->ring, head, cqe)
+	{
 		ur_dispatch(lp, cqe);
 		io_uring_cq_advance(&lp->ring, 1);
 		seen++;
@@ -1064,9 +1251,11 @@ static int ur_turn(struct uring_loop *lp)
 	 * the CQEs that come in while a turn runs are as many as the next awaits. */
 	lp->batch = seen > UR_BATCH_MAX ? UR_BATCH_MAX : (seen ? seen : 1);
 	buf_level_update(lp);
+	ur_timers(lp);
+	ur_reap(lp);
 	buf_publish(lp);
 	ur_feed_starved(lp);
-	ur_timers(lp);
+	ur_check(lp);
 	return 0;
 }
 
