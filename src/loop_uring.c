@@ -88,6 +88,7 @@ enum ur_op { UR_ACCEPT = 1, UR_RECV, UR_SEND, UR_CANCEL, UR_SIGNAL, UR_IGNORE,
 #define UR_ZC_WAIT    0x10  /* a SEND_ZC notification is due for buffer zc_bid */
 #define UR_ZC_OUT     0x20  /* zc_bid left the queue: the notification recycles it */
 #define UR_POLL_FIRST 0x40  /* the last send said EAGAIN: the next waits for room */
+#define UR_RECV_WAIT  0x80  /* the last recv said EAGAIN: the next waits for data */
 
 struct ur_listener {
 	uint64_t fd;        /* 64-bit so the array stays 8-aligned for user_data */
@@ -443,8 +444,10 @@ static void ur_arm_recv(struct uring_loop *lp, struct ur_conn *c)
 	 * every few buffers. */
 	if (lp->caps.mshot_limit)
 		sqe->file_index = lp->burst * lp->buf_size;
+	if (c->uflags & UR_RECV_WAIT)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	c->inflight++;
-	c->uflags |= UR_RECV_ARMED;
+	c->uflags = (uint16_t)((c->uflags | UR_RECV_ARMED) & ~UR_RECV_WAIT);
 }
 
 /* Re-arms the recv where nothing holds it back: not blocked, not starved, not at EOF. */
@@ -627,6 +630,11 @@ static void on_recv_error(struct uring_loop *lp, struct ur_conn *c, int err)
 		break;
 	case ECANCELED:
 		break; /* our backpressure cancel; re-armed once the queue drains */
+	case EAGAIN:
+	case EINTR:
+		/* A state, not an error: re-armed to wait for data first, so it cannot spin. */
+		c->uflags |= UR_RECV_WAIT;
+		break;
 	default:
 		ur_close(lp, c, conn_errno_reason(err));
 	}
