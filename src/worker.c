@@ -105,7 +105,8 @@ void worker_ready(struct worker *w)
 	char why[256];
 
 	/* Set-up is over: from here the backend only runs its loop. */
-	if (w->cfg->seccomp && sandbox_available() && sandbox_enter(w->backend, why, sizeof(why)) < 0)
+	if (w->cfg->seccomp && sandbox_available() &&
+	    sandbox_enter(w->backend, w->stats, why, sizeof(why)) < 0)
 		log_warnx("seccomp: %s; running without the system call filter", why);
 	stats_heartbeat(w->stats, timer_now_ms());
 	__atomic_store_n(&w->stats->state, SLOT_READY, __ATOMIC_RELEASE);

@@ -56,6 +56,10 @@ struct stats_slot {
 	uint64_t heartbeat;       /* ms, monotonic: the worker's loop last turned */
 	int32_t pid;
 	uint32_t state;           /* enum stats_slot_state; the worker sets READY */
+	/* Set by a worker's SIGSYS handler as it dies: the call outside the seccomp
+	 * allow-list and its AUDIT_ARCH_* (never 0, so 0 means none). */
+	int32_t seccomp_syscall;
+	uint32_t seccomp_arch;
 } __attribute__((aligned(64)));
 
 struct stats_shared {
