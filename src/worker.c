@@ -134,6 +134,9 @@ int worker_main(struct worker *w)
 		rc = loop_uring_run(w);
 	else
 		rc = loop_epoll_run(w);
+	/* The loop is over: from here to exit (a sanitizer's leak check may take a while) no
+	 * heartbeat is owed, and the supervisor must not take the silence for a hang. */
+	__atomic_store_n(&w->stats->state, SLOT_EXITING, __ATOMIC_RELEASE);
 	close(w->sigfd);
 	return rc;
 }
