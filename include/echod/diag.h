@@ -17,13 +17,13 @@ extern "C" {
 #endif
 
 struct diag_exit {
-	unsigned lslot;           /* worker N */
+	unsigned lslot; /* worker N */
 	pid_t pid;
-	int status;               /* from waitpid */
-	int retiring;             /* told to stop: exit 0 is expected */
-	int stuck;                /* SIGKILLed by the supervisor: its loop stopped turning */
-	int32_t seccomp_syscall;  /* the call outside the allow-list, where */
-	uint32_t seccomp_arch;    /*   seccomp_arch != 0 (the worker's SIGSYS handler) */
+	int status;		 /* from waitpid */
+	int retiring;		 /* told to stop: exit 0 is expected */
+	int stuck;		 /* SIGKILLed by the supervisor: its loop stopped turning */
+	int32_t seccomp_syscall; /* the call outside the allow-list, where */
+	uint32_t seccomp_arch;	 /*   seccomp_arch != 0 (the worker's SIGSYS handler) */
 };
 
 /* The log line for a reaped worker, without "echod: "; returns the level for it. */

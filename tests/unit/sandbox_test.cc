@@ -109,9 +109,9 @@ TEST_F(Sandbox, ForbiddenCallIsNamedAndKillsBySigsys)
 	EXPECT_EQ(slot()->seccomp_syscall, SYS_getcwd);
 	EXPECT_NE(slot()->seccomp_arch, 0u);
 	char name[64];
-	ASSERT_NE(sandbox_syscall_name(slot()->seccomp_arch, slot()->seccomp_syscall, name,
-				       sizeof(name)),
-		  nullptr);
+	ASSERT_NE(
+	    sandbox_syscall_name(slot()->seccomp_arch, slot()->seccomp_syscall, name, sizeof(name)),
+	    nullptr);
 	EXPECT_STREQ(name, "getcwd");
 }
 
@@ -137,8 +137,9 @@ TEST_F(Sandbox, AbortDiesOfSigabrt)
 TEST_F(Sandbox, DoubleFreeShowsGlibcsMessage)
 {
 	if (ECHOD_SANITIZED[0] != '\0')
-		GTEST_SKIP() << "sanitizer build: ASan reports a double free itself, and its report "
-				"needs calls (open, readlink) no worker makes";
+		GTEST_SKIP()
+		    << "sanitizer build: ASan reports a double free itself, and its report "
+		       "needs calls (open, readlink) no worker makes";
 	ChildResult r = RunSandboxed(slot(), [] {
 		void *volatile p = malloc(64);
 		free(p);
@@ -175,7 +176,8 @@ TEST(DiagExit, SeccompDeathNamesTheCall)
 	e.seccomp_syscall = 62;
 	e.seccomp_arch = 0xc000003e; // AUDIT_ARCH_X86_64
 	std::string line = ExitLine(e);
-	std::string head = "worker 2 (pid 4242) killed by signal 31 (Bad system call): system call 62";
+	std::string head =
+	    "worker 2 (pid 4242) killed by signal 31 (Bad system call): system call 62";
 	EXPECT_EQ(line.rfind(head, 0), 0u) << line;
 	EXPECT_NE(line.find("is not in the seccomp allow-list"), std::string::npos) << line;
 #if defined(__x86_64__)
@@ -197,7 +199,8 @@ TEST(DiagExit, StuckStoppedAndOthers)
 	e.pid = 7;
 	e.status = Signaled(SIGKILL);
 	e.stuck = 1;
-	EXPECT_EQ(ExitLine(e, &level), "worker 0 (pid 7) killed as stuck (its loop had stopped turning)");
+	EXPECT_EQ(ExitLine(e, &level),
+		  "worker 0 (pid 7) killed as stuck (its loop had stopped turning)");
 	EXPECT_EQ(level, LOG_LVL_WARN);
 	e.stuck = 0;
 	EXPECT_EQ(ExitLine(e), "worker 0 (pid 7) killed by signal 9 (Killed)");
@@ -223,8 +226,9 @@ std::string Proc(const char *stat, const char *sc, const char *wchan, size_t out
 
 TEST(DiagProc, DescribesWhatTheWorkerDoes)
 {
-	std::string blocked = Proc("123 (echod: worker 0) S 1 1 1 0 -1 4194560 ...\n",
-				   "232 0x5 0x7ffd 0x40 0x3e8 0x0 0x0 0x7ffd 0x7f00\n", "ep_poll\n");
+	std::string blocked =
+	    Proc("123 (echod: worker 0) S 1 1 1 0 -1 4194560 ...\n",
+		 "232 0x5 0x7ffd 0x40 0x3e8 0x0 0x0 0x7ffd 0x7f00\n", "ep_poll\n");
 	EXPECT_EQ(blocked.rfind("state S (sleeping: blocked), in system call 232", 0), 0u)
 	    << blocked;
 	EXPECT_EQ(blocked.substr(blocked.size() - 15), ", wchan ep_poll") << blocked;
