@@ -128,6 +128,9 @@ TEST_F(Sandbox, TgkillOnlyAtItself)
 
 TEST_F(Sandbox, AbortDiesOfSigabrt)
 {
+	if (ECHOD_SANITIZED[0] != '\0')
+		GTEST_SKIP() << "sanitizer build: its runtime makes calls of its own on the way to "
+				"SIGABRT (sigaltstack), which no worker's allow-list has";
 	ChildResult r = RunSandboxed(slot(), [] { abort(); });
 	EXPECT_TRUE(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT)
 	    << Describe(r.status) << "; stderr: " << r.err;
