@@ -121,8 +121,10 @@ static int allow(scmp_filter_ctx ctx, const char *const *names, size_t n, char *
 /* tgkill only at ourselves: abort() and the SIGSYS handler signal their own thread. */
 static int allow_tgkill_self(scmp_filter_ctx ctx, char *why, size_t whylen)
 {
-	int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				  SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	/* Spelled out: SCMP_A0() leaves datum_b to the compiler, which clang warns about. */
+	struct scmp_arg_cmp self = {
+		.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)getpid(), .datum_b = 0};
+	int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, self);
 
 	if (rc < 0)
 		snprintf(why, whylen, "seccomp_rule_add(tgkill): %s", strerror(-rc));
