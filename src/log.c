@@ -43,6 +43,18 @@ int log_enabled(enum log_level level)
 	return (int)level <= LOG_LVL_NOTICE + log_verbosity;
 }
 
+size_t log_prefix(enum log_level level, char *out, size_t outlen)
+{
+	int n = 0;
+
+	if (log_journal)
+		n = snprintf(out, outlen, "<%d>", (int)level);
+	n += snprintf(out + n, outlen - (size_t)n, "echod: ");
+	if (log_worker >= 0)
+		n += snprintf(out + n, outlen - (size_t)n, "worker %d: ", log_worker);
+	return (size_t)n < outlen ? (size_t)n : outlen - 1;
+}
+
 static void log_vemit(enum log_level level, const char *fmt, va_list ap, const char *err)
 {
 	char line[1024];
@@ -50,11 +62,7 @@ static void log_vemit(enum log_level level, const char *fmt, va_list ap, const c
 
 	if (!log_enabled(level))
 		return;
-	if (log_journal)
-		n = snprintf(line, sizeof(line), "<%d>", (int)level);
-	n += snprintf(line + n, sizeof(line) - (size_t)n, "echod: ");
-	if (log_worker >= 0)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, "worker %d: ", log_worker);
+	n = (int)log_prefix(level, line, sizeof(line));
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (n >= (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;

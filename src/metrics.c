@@ -50,6 +50,8 @@ static const char *help_of(enum stats_counter c)
 		    "UDP datagrams not answered: broadcast, multicast or unspecified source.",
 		[STAT_udp_refused_rate] = "UDP datagrams not answered: over --udp-rate.",
 		[STAT_udp_dropped] = "UDP answers the kernel refused (full buffer, unreachable).",
+		[STAT_workers_stuck] =
+		    "Workers the supervisor killed because their loop had not turned for 5 s.",
 	};
 	return help[c];
 }

@@ -9,9 +9,19 @@ int sandbox_available(void)
 	return 0;
 }
 
-int sandbox_enter(enum backend_kind backend, char *why, size_t whylen)
+int sandbox_enter(enum backend_kind backend, struct stats_slot *slot, char *why, size_t whylen)
 {
 	(void)backend;
+	(void)slot;
 	snprintf(why, whylen, "this echod was built without libseccomp");
 	return -ENOSYS;
+}
+
+const char *sandbox_syscall_name(uint32_t arch, int nr, char *out, size_t outlen)
+{
+	(void)arch;
+	(void)nr;
+	(void)out;
+	(void)outlen;
+	return NULL;
 }

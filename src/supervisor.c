@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "echod/diag.h"
 #include "echod/limits.h"
 #include "echod/log.h"
 #include "echod/metrics.h"
@@ -37,11 +38,13 @@
 #define SV_KILL_GRACE_MS  5000    /* after drain-timeout, SIGKILL what is left */
 #define SV_STATUS_MS      2000    /* STATUS= to systemd */
 #define SV_STALE_MS       (3 * WORKER_HEARTBEAT_MS) /* a worker silent longer is hung */
+#define SV_STUCK_MS       (5 * WORKER_HEARTBEAT_MS) /* ... and killed, then replaced */
 
 struct proc {
 	pid_t pid;                /* 0: entry free */
 	unsigned lslot;           /* listener slot it serves */
 	int retiring;             /* told to stop: not respawned */
+	int stuck;                /* SIGKILLed for not turning its loop */
 	uint64_t started;
 };
 
@@ -64,6 +67,7 @@ struct supervisor {
 	struct lslot *slots;
 	char banner[CONFIG_TEXT_MAX + 2];
 	uint64_t now;
+	uint64_t awake_since;     /* the supervisor itself was last stopped until then */
 	int ready_logged;
 	int stopping;
 	uint64_t stop_deadline;
@@ -203,16 +207,21 @@ static void sv_retire_slot(struct supervisor *sv, unsigned idx)
 	sv->procs[idx].pid = 0;
 }
 
-static void sv_log_exit(const struct proc *p, int status)
+/* Before its slot is cleared: a seccomp death's system call is recorded there. */
+static void sv_log_exit(const struct proc *p, const struct stats_slot *slot, int status)
 {
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && p->retiring)
-		log_info("worker %u (pid %d) stopped", p->lslot, (int)p->pid);
-	else if (WIFSIGNALED(status))
-		log_warnx("worker %u (pid %d) killed by signal %d (%s)", p->lslot, (int)p->pid,
-			  WTERMSIG(status), strsignal(WTERMSIG(status)));
-	else
-		log_warnx("worker %u (pid %d) exited with status %d", p->lslot, (int)p->pid,
-			  WEXITSTATUS(status));
+	struct diag_exit e = {
+		.lslot = p->lslot,
+		.pid = p->pid,
+		.status = status,
+		.retiring = p->retiring,
+		.stuck = p->stuck,
+		.seccomp_syscall = __atomic_load_n(&slot->seccomp_syscall, __ATOMIC_RELAXED),
+		.seccomp_arch = __atomic_load_n(&slot->seccomp_arch, __ATOMIC_ACQUIRE),
+	};
+	char line[256];
+
+	log_msg(diag_exit_line(&e, line, sizeof(line)), "%s", line);
 }
 
 static void sv_reap(struct supervisor *sv)
@@ -226,14 +235,16 @@ static void sv_reap(struct supervisor *sv)
 
 			if (p.pid != pid)
 				continue;
-			sv_log_exit(&p, status);
+			sv_log_exit(&p, &sv->sh->slots[idx], status);
 			sv_retire_slot(sv, idx);
 			if ((int)idx == sv->roll_new && sv->rolling) {
 				log_warnx("reload: the new worker %u died; keeping the old one",
 					  p.lslot);
 				sv->rolling = 0;
 			} else if (!sv->stopping && !p.retiring) {
-				sv_schedule_respawn(sv, p.lslot, sv->now - p.started);
+				/* A hang is not a failure to start: no backoff for it. */
+				sv_schedule_respawn(sv, p.lslot,
+						    p.stuck ? SV_QUICK_DEATH_MS : sv->now - p.started);
 			}
 			break;
 		}
@@ -333,6 +344,37 @@ static void sv_watchdog(struct supervisor *sv)
 		}
 	}
 	sd_notify_state("WATCHDOG=1");
+}
+
+/*
+ * A READY worker whose loop has not turned for SV_STUCK_MS is blocked or spinning: say
+ * what it was doing, SIGKILL it and let the reaper replace it (a draining or retiring
+ * one is not replaced). Silence is measured from when the supervisor itself last ran
+ * without a gap, so a whole stopped process group (^Z, then fg) does not look stuck.
+ */
+static void sv_check_stuck(struct supervisor *sv)
+{
+	for (unsigned idx = 0; idx < sv->nprocs; idx++) {
+		const struct stats_slot *slot = &sv->sh->slots[idx];
+		struct proc *p = &sv->procs[idx];
+		uint64_t beat = __atomic_load_n(&slot->heartbeat, __ATOMIC_RELAXED);
+		char what[256];
+
+		if (p->pid == 0 || p->stuck ||
+		    __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE) != SLOT_READY)
+			continue;
+		if (beat < sv->awake_since)
+			beat = sv->awake_since;
+		if (sv->now <= beat + SV_STUCK_MS)
+			continue;
+		diag_proc(p->pid, what, sizeof(what));
+		log_warnx("worker %u (pid %d) is stuck: its loop has not turned for %llu ms (%s); "
+			  "killing it",
+			  p->lslot, (int)p->pid, (unsigned long long)(sv->now - beat), what);
+		p->stuck = 1;
+		sv->retired[p->lslot][STAT_workers_stuck]++;
+		kill(p->pid, SIGKILL);
+	}
 }
 
 static void sv_signal_slot(struct supervisor *sv, unsigned lslot, int keep, int sig)
@@ -439,6 +481,7 @@ static void sv_roll_step(struct supervisor *sv)
 static void sv_tick(struct supervisor *sv)
 {
 	sv_reap(sv);
+	sv_check_stuck(sv);
 	if (sv->stopping) {
 		if (sv->now >= sv->stop_deadline)
 			for (unsigned idx = 0; idx < sv->nprocs; idx++)
@@ -514,6 +557,7 @@ static void sv_loop(struct supervisor *sv)
 
 	while (!sv->stopping || sv_live(sv) > 0) {
 		int ms = sv_busy(sv) ? SV_TICK_MS : SV_IDLE_TICK_MS, n = 1, r;
+		uint64_t prev;
 
 		if (sv->watchdog_ms > 0 && (uint64_t)ms > sv->watchdog_ms)
 			ms = (int)sv->watchdog_ms;
@@ -522,7 +566,11 @@ static void sv_loop(struct supervisor *sv)
 		r = poll(p, (nfds_t)n, ms);
 		if (r < 0 && errno != EINTR)
 			log_warn("poll");
+		prev = sv->now;
 		sv->now = timer_now_ms();
+		/* Polls last a second at most: a longer gap means we were stopped too. */
+		if (sv->now - prev > SV_STUCK_MS / 2)
+			sv->awake_since = sv->now;
 		if (r > 0 && p[0].revents != 0)
 			sv_signals(sv);
 		metrics_serve(&sv->metrics, p + 1, r > 0 ? n - 1 : 0, sv->now, sv_metrics_body, sv);

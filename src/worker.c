@@ -105,7 +105,8 @@ void worker_ready(struct worker *w)
 	char why[256];
 
 	/* Set-up is over: from here the backend only runs its loop. */
-	if (w->cfg->seccomp && sandbox_available() && sandbox_enter(w->backend, why, sizeof(why)) < 0)
+	if (w->cfg->seccomp && sandbox_available() &&
+	    sandbox_enter(w->backend, w->stats, why, sizeof(why)) < 0)
 		log_warnx("seccomp: %s; running without the system call filter", why);
 	stats_heartbeat(w->stats, timer_now_ms());
 	__atomic_store_n(&w->stats->state, SLOT_READY, __ATOMIC_RELEASE);
@@ -133,6 +134,9 @@ int worker_main(struct worker *w)
 		rc = loop_uring_run(w);
 	else
 		rc = loop_epoll_run(w);
+	/* The loop is over: from here to exit (a sanitizer's leak check may take a while) no
+	 * heartbeat is owed, and the supervisor must not take the silence for a hang. */
+	__atomic_store_n(&w->stats->state, SLOT_EXITING, __ATOMIC_RELEASE);
 	close(w->sigfd);
 	return rc;
 }

@@ -3,6 +3,8 @@
 #ifndef ECHOD_LOG_H
 #define ECHOD_LOG_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -15,6 +17,9 @@ void log_init(int verbosity);
 /* Workers prefix their lines with "worker N: ". */
 void log_set_worker(int index);
 int log_enabled(enum log_level level);
+/* What starts a line at level: "<N>" for the journal, "echod: ", "worker N: ".
+ * Returns its length (outlen > 40 holds it whole). */
+size_t log_prefix(enum log_level level, char *out, size_t outlen);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* log_warn appends ": strerror(errno)"; log_warnx does not. */

@@ -40,7 +40,8 @@ extern "C" {
 	X(udp_refused_port)                                                                        \
 	X(udp_refused_addr)                                                                        \
 	X(udp_refused_rate)                                                                        \
-	X(udp_dropped)
+	X(udp_dropped)                                                                             \
+	X(workers_stuck)
 
 enum stats_counter {
 #define STATS_ENUM(name) STAT_##name,
@@ -49,13 +50,19 @@ enum stats_counter {
 	STAT_COUNT
 };
 
-enum stats_slot_state { SLOT_FREE, SLOT_STARTING, SLOT_READY };
+/* STARTING until the worker's loop runs (READY), EXITING once the loop has ended. Only a
+ * READY worker owes the supervisor a heartbeat. */
+enum stats_slot_state { SLOT_FREE, SLOT_STARTING, SLOT_READY, SLOT_EXITING };
 
 struct stats_slot {
-	uint64_t c[STAT_COUNT];
+	uint64_t c[STAT_COUNT];   /* workers_stuck: kept by the supervisor, 0 here */
 	uint64_t heartbeat;       /* ms, monotonic: the worker's loop last turned */
 	int32_t pid;
-	uint32_t state;           /* enum stats_slot_state; the worker sets READY */
+	uint32_t state;           /* enum stats_slot_state; the worker sets READY, EXITING */
+	/* Set by a worker's SIGSYS handler as it dies: the call outside the seccomp
+	 * allow-list and its AUDIT_ARCH_* (never 0, so 0 means none). */
+	int32_t seccomp_syscall;
+	uint32_t seccomp_arch;
 } __attribute__((aligned(64)));
 
 struct stats_shared {

@@ -105,6 +105,11 @@ TEST_P(PrivilegesTest, ForbiddenCallKillsTheWorkerWhichIsRespawned)
 	    r.err.find("Operation not permitted") != std::string::npos)
 		GTEST_SKIP() << "ptrace is not permitted here: " << r.err;
 	EXPECT_TRUE(d->WaitForLog("killed by signal 31 (Bad system call)", 10000)) << d->Log();
+	// The worker's SIGSYS handler says which call, and the supervisor names it.
+	EXPECT_TRUE(d->WaitForLog("worker 0: seccomp: system call 63 not in the allow-list", 1000))
+	    << d->Log();
+	EXPECT_TRUE(d->WaitForLog(": system call 63 (uname) is not in the seccomp allow-list", 1000))
+	    << d->Log();
 	EXPECT_TRUE(WaitUntil(
 	    [&] {
 		    auto now = d->Workers();

@@ -171,6 +171,63 @@ TEST_P(SignalsTest, Usr1LogsCounters)
 		EXPECT_EQ(tokens.count(key), 1u) << key << " missing:\n" << d->Log();
 }
 
+// How many times needle occurs in text.
+size_t Count(const std::string &text, const std::string &needle)
+{
+	size_t n = 0;
+	for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+		n++;
+	return n;
+}
+
+// A worker whose loop stops turning (SIGSTOP: its heartbeat goes stale) is found
+// stuck after 5 s, killed and replaced, and counted in workers_stuck.
+TEST_P(SignalsTest, StuckWorkerIsKilledAndReplaced)
+{
+	Daemon *d = StartDaemon({"-v"}, 1);
+	ASSERT_NE(d, nullptr);
+	std::vector<pid_t> before = d->Workers();
+	ASSERT_EQ(before.size(), 1u) << d->Log();
+	std::string pid = std::to_string(before[0]);
+	ASSERT_EQ(kill(before[0], SIGSTOP), 0);
+	EXPECT_TRUE(d->WaitForLog("worker 0 (pid " + pid + ") is stuck", 15000)) << d->Log();
+	EXPECT_TRUE(d->WaitForLog("worker 0 (pid " + pid + ") killed as stuck", 5000)) << d->Log();
+	EXPECT_TRUE(WaitUntil([&] { return WorkersReplaced(d, before, 1); }, Scaled(kTimeoutMs)))
+	    << "the stuck worker was not replaced:\n"
+	    << d->Log();
+	std::string error;
+	EXPECT_TRUE(WaitUntil([&] { return ConnectAndEcho(kLoopback, d->port(), "x\n", 1000, &error); },
+			      Scaled(kTimeoutMs), 50))
+	    << error << "\n"
+	    << d->Log();
+	ASSERT_TRUE(d->Signal(SIGUSR1));
+	ASSERT_TRUE(WaitUntil([&] { return HasStatsLine(d->Log()); }, Scaled(kTimeoutMs))) << d->Log();
+	EXPECT_EQ(StatsTokens(d->Log())["workers_stuck"], "1") << d->Log();
+	// A hang is not a failure to start: no backoff, and not logged as a crash.
+	EXPECT_EQ(d->Log().find("keeps dying"), std::string::npos) << d->Log();
+	EXPECT_EQ(d->Log().find("killed by signal"), std::string::npos) << d->Log();
+	EXPECT_EQ(Count(d->Log(), "worker 0 started"), 2u) << d->Log();
+}
+
+// During a drain a stuck worker is killed too (echod does not wait out
+// --drain-timeout for it), and not replaced.
+TEST_P(SignalsTest, StuckWorkerDuringDrainIsKilledNotReplaced)
+{
+	Daemon *d = StartDaemon({"-v", "--drain-timeout=60"}, 1);
+	ASSERT_NE(d, nullptr);
+	std::vector<pid_t> before = d->Workers();
+	ASSERT_EQ(before.size(), 1u) << d->Log();
+	ASSERT_EQ(kill(before[0], SIGSTOP), 0);
+	ASSERT_TRUE(d->Signal(SIGTERM));
+	std::optional<int> status = d->WaitExit(20000);
+	ASSERT_TRUE(status.has_value()) << "echod still running:\n" << d->Log();
+	EXPECT_EQ(*status, 0) << d->Log();
+	EXPECT_NE(d->Log().find("(pid " + std::to_string(before[0]) + ") is stuck"),
+		  std::string::npos)
+	    << d->Log();
+	EXPECT_EQ(Count(d->Log(), "worker 0 started"), 1u) << d->Log();
+}
+
 // Makes the streaming clients wait in the middle until the TERM has landed.
 class Gate
 {
