@@ -241,7 +241,8 @@ class Verdict
 	void Fail(const std::string &why)
 	{
 		std::lock_guard<std::mutex> lock(mu_);
-		if (fails_.size() < 20)
+		if (fails_.size() < 20 &&
+		    std::find(fails_.begin(), fails_.end(), why) == fails_.end())
 			fails_.push_back(why);
 		failed_ = true;
 	}
@@ -451,7 +452,7 @@ struct Stats {
 class TcpLoop
 {
       public:
-	TcpLoop(Run *run, uint64_t seed) : run_(run), rng_(seed)
+	TcpLoop(Run *run, uint64_t seed) : run_(run), rng_(seed), io_rng_(Mix(seed))
 	{
 	}
 	void Main(int64_t load_end);
@@ -477,7 +478,8 @@ class TcpLoop
 	uint64_t Owed(const Conn *c) const;
 
 	Run *run_;
-	Rng rng_;
+	Rng rng_;    // the plans: the k-th connection of a seed always gets the same
+	Rng io_rng_; // choices that depend on timing (slow reads)
 	int ep_ = -1;
 	uint64_t next_id_ = 1;
 	std::vector<std::unique_ptr<Conn>> conns_;
@@ -611,7 +613,9 @@ void TcpLoop::BuildEcho(Conn *c)
 	const uint64_t b = run_->banner.size();
 	c->expect = run_->banner;
 	c->expect_stream = true;
-	uint64_t size = rng_.LogRange(1, big_ < 4 ? kMaxEcho : 256 * 1024);
+	uint64_t size = rng_.LogRange(1, kMaxEcho);
+	if (size > 256 * 1024 && big_ >= 4)
+		size = size % (256 * 1024) + 1; // four big transfers at once are enough
 	c->chunk_max = rng_.Chance(0.5) ? 65536 : size_t(rng_.Range(1, 4096));
 	auto &o = c->ops;
 	const std::string &w = c->what;
@@ -963,14 +967,14 @@ void TcpLoop::DoRead(Conn *c)
 {
 	uint8_t buf[65536];
 	for (int turns = 0; turns < 8 && !c->done; turns++) {
-		size_t want = c->slow ? size_t(rng_.Range(1, 4096)) : sizeof buf;
+		size_t want = c->slow ? size_t(io_rng_.Range(1, 4096)) : sizeof buf;
 		ssize_t n = recv(c->fd, buf, want, 0);
 		if (n > 0) {
 			c->max_gap = std::max(c->max_gap, now_ - c->last_progress);
 			c->last_progress = now_;
 			Verify(c, buf, size_t(n));
 			if (c->slow) {
-				c->read_pause_until = now_ + int64_t(rng_.Range(1, 30));
+				c->read_pause_until = now_ + int64_t(io_rng_.Range(1, 30));
 				return;
 			}
 			continue;
@@ -1495,9 +1499,12 @@ void Run::CheckLog(bool final)
 	for (const char *b : bad) {
 		size_t at = log.find(b);
 		if (at != std::string::npos) {
-			size_t start = log.rfind('\n', at);
+			size_t start = log.rfind('\n', at), end = log.find('\n', at);
+			start = start == std::string::npos ? 0 : start + 1;
+			if (end == std::string::npos)
+				return; // the next look sees the whole line
 			verdict.Fail("sanitizer report in echod's stderr: " +
-				     log.substr(start == std::string::npos ? 0 : start + 1, 300));
+				     log.substr(start, end - start));
 			return;
 		}
 	}
@@ -1824,6 +1831,12 @@ int Run::Go()
 		TermWithOpenConns();
 	CheckLog(true);
 	if (verdict.Failed()) {
+		// A sanitizer's report (symbolized) takes a while: let the log go quiet.
+		size_t size = 0;
+		for (int i = 0; i < 100 && echod.LogSize() != size; i++) {
+			size = echod.LogSize();
+			SleepMs(300);
+		}
 		echod.Kill();
 		Report();
 		return 1;
