@@ -230,6 +230,7 @@ struct Options {
 	bool seed_given = false;
 	int seeds = 1;
 	bool verbose = false;
+	std::set<std::string> scenarios; // --scenarios: only these TCP plans
 };
 
 class Run;
@@ -774,37 +775,51 @@ void TcpLoop::BuildService(Conn *c)
 	}
 }
 
+// The connection plans, drawn with these weights (a name twice: twice as often).
+const char *const echo_kinds[] = {"echo",
+				  "echo",
+				  "echo-1byte",
+				  "rst-before-send",
+				  "rst-mid-send",
+				  "rst-send-queue-full",
+				  "send-queue-full-drain",
+				  "rst-after-shutwr",
+				  "stall-then-rst",
+				  "stall-then-fin",
+				  "slow-reader",
+				  "abandon",
+				  "churn",
+				  "churn",
+				  "churn",
+				  "churn"};
+const char *const svc_kinds[] = {
+    "discard", "discard-16384-quiet", "chargen",	 "chargen-16384-quiet", "daytime",
+    "reverse", "reverse-12288-quiet", "reverse-overlong"};
+
 void TcpLoop::Spawn()
 {
-	static const char *const echo_kinds[] = {"echo",
-						 "echo",
-						 "echo-1byte",
-						 "rst-before-send",
-						 "rst-mid-send",
-						 "rst-send-queue-full",
-						 "send-queue-full-drain",
-						 "rst-after-shutwr",
-						 "stall-then-rst",
-						 "stall-then-fin",
-						 "slow-reader",
-						 "abandon",
-						 "churn",
-						 "churn",
-						 "churn",
-						 "churn"};
-	static const char *const svc_kinds[] = {
-	    "discard", "discard-16384-quiet", "chargen",	 "chargen-16384-quiet", "daytime",
-	    "reverse", "reverse-12288-quiet", "reverse-overlong"};
+	auto echo = run_->Find("tcp", "echo");
+	const Target *t = nullptr;
+	std::string what;
+	bool on_echo = false;
+	// --scenarios: draw until an allowed plan comes (the draws stay the seed's).
+	for (int tries = 0; tries < 100000; tries++) {
+		on_echo = rng_.Chance(0.7);
+		if (on_echo) {
+			t = echo[rng_.Range(0, echo.size() - 1)];
+			what = echo_kinds[rng_.Range(0, std::size(echo_kinds) - 1)];
+		} else {
+			what = svc_kinds[rng_.Range(0, std::size(svc_kinds) - 1)];
+		}
+		if (run_->opt.scenarios.empty() || run_->opt.scenarios.count(what) != 0)
+			break;
+	}
 	Conn *c;
-	if (rng_.Chance(0.7)) {
-		auto echo = run_->Find("tcp", "echo");
-		const Target *t = echo[rng_.Range(0, echo.size() - 1)];
-		const char *what = echo_kinds[rng_.Range(0, std::size(echo_kinds) - 1)];
+	if (on_echo) {
 		if ((c = NewConn(t, Kind::kEcho, what)) == nullptr)
 			return;
 		BuildEcho(c);
 	} else {
-		std::string what = svc_kinds[rng_.Range(0, std::size(svc_kinds) - 1)];
 		std::string svc = what.substr(0, what.find('-'));
 		auto ts = run_->Find("tcp", svc);
 		Kind k = svc == "discard"   ? Kind::kDiscard
@@ -1292,7 +1307,7 @@ bool Run::UdpProbe(const Target *t, Rng &r, size_t size, std::string *why)
 			       "-byte datagram in 5 tries of 2 s";
 	}
 	close(fd);
-	return ok;
+	return ok || abort_all; // winding down after another failure: no verdict here
 }
 
 // 250 bursts of 80 datagrams at one listener, never reading the answers.
@@ -1864,10 +1879,20 @@ int Run::Go()
 {
 	fprintf(status ? stderr : stdout,
 		"usage: echod-torture --backend epoll|io_uring [--seconds N] [--seed N] "
-		"[--seeds K] [--echod PATH] [--verbose]\n"
+		"[--seeds K] [--echod PATH] [--scenarios PLAN,...] [--verbose]\n"
 		"Starts echod on loopback ports and attacks it for N seconds per seed (default "
 		"20);\n"
-		"exit 0 pass, 1 fail (with the seed and echod's command line), 77 skip.\n");
+		"exit 0 pass, 1 fail (with the seed and echod's command line), 77 skip.\n"
+		"--scenarios limits the TCP plans to some of:");
+	const char *prev = "";
+	for (const char *k : echo_kinds) {
+		if (strcmp(k, prev) != 0)
+			fprintf(status ? stderr : stdout, " %s", k);
+		prev = k;
+	}
+	for (const char *k : svc_kinds)
+		fprintf(status ? stderr : stdout, " %s", k);
+	fprintf(status ? stderr : stdout, "\n");
 	exit(status);
 }
 
@@ -1892,7 +1917,23 @@ Options ParseArgs(int argc, char **argv)
 			o.seeds = atoi(value().c_str());
 		else if (a == "--echod")
 			o.echod = value();
-		else if (a == "--verbose" || a == "-v")
+		else if (a == "--scenarios") {
+			std::istringstream in(value());
+			for (std::string w; std::getline(in, w, ',');) {
+				bool known = false;
+				for (const char *k : echo_kinds)
+					known = known || w == k;
+				for (const char *k : svc_kinds)
+					known = known || w == k;
+				if (!known) {
+					fprintf(stderr,
+						"echod-torture: --scenarios: unknown plan '%s'\n",
+						w.c_str());
+					Usage(64);
+				}
+				o.scenarios.insert(w);
+			}
+		} else if (a == "--verbose" || a == "-v")
 			o.verbose = true;
 		else if (a == "--help" || a == "-h")
 			Usage(0);
