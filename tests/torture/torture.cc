@@ -441,6 +441,9 @@ struct Conn {
 	// timing
 	int64_t started = 0, last_progress = 0, max_gap = 0, pause_until = 0;
 	int64_t read_pause_until = 0, blocked_since = 0, deadline = 0;
+	// echod is idle for --idle-timeout when it neither reads nor writes: while we
+	// only send, the kernel's buffers take our bytes but echod may move none.
+	int64_t last_recv = 0, max_recv_gap = 0;
 	bool big = false; // a transfer over 256 KiB: at most 4 at once
 	unsigned gen = 0; // disruptions (HUP, kill) when it opened
 };
@@ -558,7 +561,7 @@ Conn *TcpLoop::NewConn(const Target *t, Kind kind, const std::string &what)
 	c->tgt = t;
 	c->what = what;
 	c->key = Mix(run_->seed ^ (c->id * 0x2545F4914F6CDD1Dull));
-	c->started = c->last_progress = now_;
+	c->started = c->last_progress = c->last_recv = now_;
 	c->gen = run_->gen.load();
 	c->fd = socket(t->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -901,7 +904,7 @@ bool TcpLoop::Excused(Conn *c, std::string *why)
 		*why = "open across a HUP or the planned kill";
 		return true;
 	}
-	int64_t gap = std::max(c->max_gap, now_ - c->last_progress);
+	int64_t gap = std::max(c->max_recv_gap, now_ - c->last_recv);
 	if (run_->idle_timeout > 0 && gap >= run_->idle_timeout * 1000 - 200) {
 		stats.idle_closed++;
 		*why = "idle for " + std::to_string(gap) + " ms";
@@ -987,6 +990,8 @@ void TcpLoop::DoRead(Conn *c)
 		if (n > 0) {
 			c->max_gap = std::max(c->max_gap, now_ - c->last_progress);
 			c->last_progress = now_;
+			c->max_recv_gap = std::max(c->max_recv_gap, now_ - c->last_recv);
+			c->last_recv = now_;
 			Verify(c, buf, size_t(n));
 			if (c->slow) {
 				c->read_pause_until = now_ + int64_t(io_rng_.Range(1, 30));
