@@ -444,6 +444,9 @@ struct Conn {
 	// echod is idle for --idle-timeout when it neither reads nor writes: while we
 	// only send, the kernel's buffers take our bytes but echod may move none.
 	int64_t last_recv = 0, max_recv_gap = 0;
+	// It let the kernel's buffers fill (a full send queue, a slow reader): echod may
+	// then see no byte move for a while even as we read what the kernel holds.
+	bool backlogged = false;
 	bool big = false; // a transfer over 256 KiB: at most 4 at once
 	unsigned gen = 0; // disruptions (HUP, kill) when it opened
 };
@@ -905,7 +908,7 @@ bool TcpLoop::Excused(Conn *c, std::string *why)
 		return true;
 	}
 	int64_t gap = std::max(c->max_recv_gap, now_ - c->last_recv);
-	if (run_->idle_timeout > 0 && gap >= run_->idle_timeout * 1000 - 200) {
+	if (run_->idle_timeout > 0 && (gap >= run_->idle_timeout * 1000 - 200 || c->backlogged)) {
 		stats.idle_closed++;
 		*why = "idle for " + std::to_string(gap) + " ms";
 		return true;
@@ -1053,6 +1056,7 @@ void TcpLoop::Advance(Conn *c)
 			next = c->sent >= o.n;
 			break;
 		case OpKind::kWaitBlocked:
+			c->backlogged = true;
 			c->send_limit = o.n;
 			DoSend(c);
 			next = c->sent >= o.n ||
@@ -1094,7 +1098,7 @@ void TcpLoop::Advance(Conn *c)
 			c->reading = false;
 			break;
 		case OpKind::kSlowOn:
-			c->reading = c->slow = true;
+			c->reading = c->slow = c->backlogged = true;
 			break;
 		case OpKind::kRst:
 		case OpKind::kClose:
@@ -1618,12 +1622,17 @@ void Run::Signals(int64_t load_end)
 		plan.push_back({start + int64_t(rng.Range(1, 9)) * span / 10, SIGKILL});
 	std::sort(plan.begin(), plan.end());
 	size_t next = 0, hups = 0;
+	pid_t killed = 0;
 	while (NowMs() < load_end && !abort_all) {
 		CheckLog(false);
 		if (verdict.Failed())
 			break;
-		if (hups > 0 && disrupt_until == INT64_MAX && CountLines("reload: done") >= hups)
-			disrupt_until = NowMs() + 1000; // every old worker has stopped accepting
+		// A disruption lasts until every old worker stopped accepting ("reload: done")
+		// and the killed one is reaped: a worker accepts until it is gone.
+		if (disrupt_until == INT64_MAX && CountLines("reload: done") >= hups &&
+		    (killed == 0 ||
+		     CountLines("(pid " + std::to_string(killed) + ") killed by signal") > 0))
+			disrupt_until = NowMs() + 1000;
 		if (next < plan.size() && NowMs() >= plan[next].first) {
 			int sig = plan[next++].second;
 			if (sig == SIGKILL) {
@@ -1636,6 +1645,8 @@ void Run::Signals(int64_t load_end)
 						planned_kills.insert(it->first);
 					}
 					gen++;
+					killed = it->first;
+					disrupt_until = INT64_MAX;
 					kill(it->first, SIGKILL);
 					Note("SIGKILL worker " + std::to_string(it->second) +
 					     " (pid " + std::to_string(it->first) + ")");
