@@ -40,7 +40,9 @@
  * A turn that posts nothing moves the clock by the wait's timeout. When the script
  * ends, the wind-down: TERM, then every request completes as it naturally would
  * (recvs see EOF, sends complete, cancels land) and the clock moves FK_WIND_STEP per
- * turn; the loop must return within FK_WIND_TURNS turns.
+ * turn; the loop must return within FK_WIND_TURNS turns. A slow wind-down (the
+ * header says) first lets FK_WIND_SLOW ms pass with only the cancels landing, so
+ * the drain deadline closes whatever is still open.
  *
  * Checks (none depends on loop_uring's internals): an SQE naming a descriptor the
  * loop closed, one it does not own, or one of the wrong kind (an accept on a UDP
@@ -77,7 +79,8 @@
 #define FK_CONNS_MAX  64 /* connections one input may open; then accept says EMFILE */
 #define FK_PER_TURN   8
 #define FK_WIND_TURNS 10000
-#define FK_WIND_STEP  100 /* ms per wind-down turn */
+#define FK_WIND_STEP  100  /* ms per wind-down turn */
+#define FK_WIND_SLOW  4000 /* ms a slow wind-down's peers stay still: past any drain deadline */
 #define FK_START_MS   1000000
 
 #ifndef IORING_RECVSEND_BUNDLE
@@ -143,7 +146,8 @@ static struct fake {
 	size_t left;
 	uint64_t now;
 	int sig_w;
-	int winding, term_sent;
+	int winding, term_sent, slow_wind;
+	uint64_t wind_start;
 	unsigned wound, conns, posted;
 	int trace;
 } fk;
@@ -814,7 +818,7 @@ static void act_service(void)
 		break;
 	}
 	for (unsigned i = 0; i < fk.nreqs; i++)
-		if (fk.reqs[i].kind == K_POLL && fk.reqs[i].fd == f->fd &&
+		if (fk.reqs[i].kind == K_POLL && fk.reqs[i].file == (unsigned)(f - fk.files) &&
 		    fire_poll(&fk.reqs[i], 0))
 			break;
 }
@@ -896,13 +900,32 @@ static void wind_one(struct fk_req *r)
 
 static void wind_turn(void)
 {
-	if (!fk.term_sent) {
-		trace("wind-down: TERM, then everything completes");
+	if (fk.wound == 0) {
+		trace("wind-down: TERM, then everything completes%s",
+		      fk.slow_wind ? " once the drain deadline has passed" : "");
+		fk.wind_start = fk.now;
 		term();
 	}
 	if (++fk.wound > FK_WIND_TURNS)
 		fail("drain never finished: %u turns after TERM, %u requests in flight",
 		     FK_WIND_TURNS, fk.nreqs);
+	if (fk.slow_wind && fk.now < fk.wind_start + FK_WIND_SLOW) {
+		/* The peers stay still; only the cancels land. */
+		for (unsigned i = 0; i < fk.nreqs;) {
+			unsigned before = fk.nreqs;
+
+			if (fk.reqs[i].kind == K_CANCEL ||
+			    (fk.reqs[i].doomed && !fk.reqs[i].notif &&
+			     fk.reqs[i].kind != K_SEND_ZC))
+				post_final(
+				    &fk.reqs[i],
+				    fk.reqs[i].kind == K_CANCEL ? fk.reqs[i].res : -ECANCELED, 0);
+			if (fk.nreqs == before)
+				i++;
+		}
+		fk.now += FK_WIND_STEP;
+		return;
+	}
 	for (unsigned i = 0; i < fk.nfiles; i++)
 		if (fk.files[i].kind == FAKE_SVC && fk.files[i].peer >= 0)
 			shutdown(fk.files[i].peer, SHUT_WR);
@@ -1065,7 +1088,8 @@ int loop_uring_probe(char *why, size_t whylen)
 
 /* ---- the driver's side ---- */
 
-int fake_begin(const struct urk_caps *caps, const uint8_t *script, size_t len, int trace_on)
+int fake_begin(const struct urk_caps *caps, const uint8_t *script, size_t len, int slow_wind,
+	       int trace_on)
 {
 	int p[2];
 
@@ -1075,6 +1099,7 @@ int fake_begin(const struct urk_caps *caps, const uint8_t *script, size_t len, i
 	fk.left = len;
 	fk.now = FK_START_MS;
 	fk.trace = trace_on;
+	fk.slow_wind = slow_wind;
 	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
 		fail("pipe2: %s", strerror(errno));
 	fk.sig_w = p[1];

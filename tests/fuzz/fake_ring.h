@@ -15,10 +15,11 @@
 /* What a descriptor given to the loop is. */
 enum fake_fd_kind { FAKE_LISTEN, FAKE_LISTEN_SVC, FAKE_UDP, FAKE_CONN, FAKE_SVC, FAKE_SIG };
 
-/* Starts one run: the kernel's capabilities, the script of actions (see fake_ring.c)
- * and whether to trace. Returns the read end of the pipe the loop takes as its
- * signalfd. */
-int fake_begin(const struct urk_caps *caps, const uint8_t *script, size_t len, int trace);
+/* Starts one run: the kernel's capabilities, the script of actions (see fake_ring.c),
+ * whether the wind-down's peers wait past the drain deadline, and whether to trace.
+ * Returns the read end of the pipe the loop takes as its signalfd. */
+int fake_begin(const struct urk_caps *caps, const uint8_t *script, size_t len, int slow_wind,
+	       int trace);
 /* A descriptor the loop owns from now on (listeners, UDP sockets). */
 void fake_give_fd(int fd, enum fake_fd_kind kind);
 /* After loop_uring_run returned: checks that the loop closed what it was given,

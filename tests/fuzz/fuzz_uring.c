@@ -14,7 +14,8 @@
  *   2 kernel: bit 0 SEND_ZC, 1 multishot byte limit, 2 bundles, 3 min-wait
  *   3 zero-copy threshold (n >> 1) * 8 when n is even, else off
  *   4 idle timeout n % 3 s, drain timeout (n / 3) % 4 s
- *   5 max-conns n % 8 (0: none)
+ *   5 max-conns n % 8 (0: none); bit 7: a slow wind-down (the peers stay still until
+ *     the drain deadline has passed)
  *   6 listeners: TCP echo, then (n % 3) none / discard / chargen, then (n / 3) % 3 UDP
  * FUZZ_TRACE=1 prints the fake's every step and the loop's debug log.
  */
@@ -119,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.listen_specs = specs;
 	w.supervisor = getpid();
 	w.sigfd = fake_begin(&caps, data + (size < HEADER ? size : HEADER),
-			     size < HEADER ? 0 : size - HEADER, trace);
+			     size < HEADER ? 0 : size - HEADER, h[5] >> 7, trace);
 	add_listener(&w, specs, fds, LISTEN_TCP, SERVICE_ECHO);
 	if (h[6] % 3 != 0)
 		add_listener(&w, specs, fds, LISTEN_TCP, svcs[h[6] % 3]);
