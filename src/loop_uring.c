@@ -939,7 +939,7 @@ static void ur_timers(struct uring_loop *lp)
 	if (lp->accept_resume != 0 && lp->now >= lp->accept_resume) {
 		lp->accept_resume = 0;
 		for (unsigned i = 0; i < lp->nlisten && !lp->draining; i++)
-			if (!lp->listeners[i].armed)
+			if (!lp->listeners[i].armed && !lp->listeners[i].closed) /* UDP: closed */
 				ur_arm_accept(lp, &lp->listeners[i]);
 	}
 	if (!lp->sig_armed && lp->signal_resume != 0 && lp->now >= lp->signal_resume) {
