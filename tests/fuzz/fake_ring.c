@@ -48,8 +48,8 @@
  * loop closed, one it does not own, or one of the wrong kind (an accept on a UDP
  * socket); a buffer put in its ring while still there
  * (a double recycle), a ring offering more entries than it has; a UDP socket open
- * with no recvmsg in flight at the end of a turn while its group has free buffers
- * (starved beside its siblings); an echo that is not the bytes received, in order;
+ * whose last recvmsg found the group empty (-ENOBUFS), with no recvmsg in flight at
+ * the end of a turn while its group has free buffers (starved beside its siblings); an echo that is not the bytes received, in order;
  * a drain that never ends; descriptors given to the loop still open once it returns.
  */
 #include "fake_ring.h"
@@ -117,6 +117,9 @@ struct fk_file {
 	int peer; /* the fake's end of a connection, else -1 */
 	enum fake_fd_kind kind;
 	int open;
+	int starved;     /* a UDP socket whose last recvmsg ended with -ENOBUFS */
+	int stopped;     /* the loop cancelled its recvmsg: it stops receiving (drain) */
+	uint64_t recv_ud; /* user_data of its latest recvmsg */
 	uint64_t rx, tx; /* an echo connection: bytes delivered, bytes echoed */
 };
 
@@ -361,6 +364,11 @@ static void consume_cancel(const struct io_uring_sqe *sqe)
 		fail("cancel flags %#x: the fake models FD and ALL only", cf);
 	if (by_fd)
 		file = sqe_file(sqe, "cancel");
+	/* Cancelling a UDP socket's receive, in flight or already ended, says the loop
+	 * stops receiving on it. */
+	for (unsigned i = 0; i < fk.nfiles && !by_fd; i++)
+		if (fk.files[i].kind == FAKE_UDP && fk.files[i].recv_ud == sqe->addr)
+			fk.files[i].stopped = 1;
 	for (unsigned i = 0; i < fk.nreqs && (all || n == 0); i++) {
 		struct fk_req *r = &fk.reqs[i];
 
@@ -426,6 +434,10 @@ static void consume(const struct io_uring_sqe *sqe)
 		r->multi = (sqe->ioprio & IORING_RECV_MULTISHOT) != 0;
 		r->bundle = kind == K_RECV && (sqe->ioprio & IORING_RECVSEND_BUNDLE) != 0;
 		r->bgid = sqe->buf_group;
+		if (kind == K_RECVMSG) {
+			fk.files[r->file].starved = 0;
+			fk.files[r->file].recv_ud = r->ud;
+		}
 		r->limit = kind == K_RECV && fk.caps.mshot_limit ? sqe->file_index : 0;
 		(void)group_of(r->bgid);
 		if (r->bundle && !fk.caps.bundle)
@@ -516,6 +528,7 @@ static int recv_datagram(struct fk_req *r, uint32_t plen, unsigned src, int fina
 	int res;
 
 	if (take(group_of(r->bgid), &bid, &p, &blen) < 0) {
+		fk.files[r->file].starved = 1;
 		post_final(r, -ENOBUFS, 0);
 		return 1;
 	}
@@ -939,8 +952,9 @@ static void wind_turn(void)
 	fk.now += FK_WIND_STEP;
 }
 
-/* End of the loop's turn: every open UDP socket has a receive in flight, or its
- * group has no free buffer. */
+/* End of the loop's turn: an open UDP socket whose receive found the group empty has
+ * a receive in flight again, or the group still has no free buffer. (One that is
+ * draining, or waits out an error, may go without a receive: not starved.) */
 static void check_udp(void)
 {
 	struct fk_group *g = &fk.groups[1];
@@ -952,7 +966,7 @@ static void check_udp(void)
 		struct fk_file *f = &fk.files[i];
 		int armed = 0;
 
-		if (f->kind != FAKE_UDP || !f->open)
+		if (f->kind != FAKE_UDP || !f->open || !f->starved || f->stopped)
 			continue;
 		for (unsigned j = 0; j < fk.nreqs && !armed; j++)
 			armed = fk.reqs[j].kind == K_RECVMSG && fk.reqs[j].file == i;

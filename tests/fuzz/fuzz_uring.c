@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -89,6 +90,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct urk_caps caps;
 	struct worker w;
 	int rc;
+
+	/* As a worker does (worker.c): a peer's write to a connection the loop closed
+	 * must not end the process. */
+	signal(SIGPIPE, SIG_IGN);
 
 	memcpy(h, data, size < HEADER ? size : HEADER);
 	log_init(trace ? 2 : -1);
