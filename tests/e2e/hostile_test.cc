@@ -44,6 +44,19 @@ void Reset(Fd *fd)
 	fd->Reset();
 }
 
+// n peers that push without reading until echod stops reading from them.
+void StallPeers(Daemon *d, int n, std::vector<Fd> *out)
+{
+	for (int i = 0; i < n; i++) {
+		Fd fd = MustConnect(d->port());
+		ASSERT_TRUE(fd.valid());
+		size_t sent = 0;
+		FillStatus st = FillUntilStalled(fd.get(), kFillCap, kStallMs, kTimeoutMs, &sent);
+		ASSERT_EQ(st, FillStatus::kStalled) << ToString(st);
+		out->push_back(std::move(fd));
+	}
+}
+
 // "" when the log shows no crashed worker, sanitizer report or broken invariant.
 std::string LogProblem(const std::string &log)
 {
@@ -100,14 +113,9 @@ TEST_P(HostileTest, ResetWhileBlockedOnAFullSendQueue)
 	Fd good = MustConnect(d->port());
 	ASSERT_TRUE(good.valid());
 	std::vector<Fd> pushers;
-	for (int i = 0; i < 8; i++) {
-		Fd fd = MustConnect(d->port());
-		ASSERT_TRUE(fd.valid());
-		size_t sent = 0;
-		FillStatus st = FillUntilStalled(fd.get(), kFillCap, kStallMs, kTimeoutMs, &sent);
-		ASSERT_EQ(st, FillStatus::kStalled) << ToString(st);
-		pushers.push_back(std::move(fd));
-	}
+	StallPeers(d, 8, &pushers);
+	if (HasFatalFailure())
+		return;
 	std::string error;
 	for (auto &fd : pushers) {
 		Reset(&fd);
@@ -125,14 +133,9 @@ struct Starved {
 
 void Starve(Daemon *d, Starved *s, bool uring)
 {
-	for (int i = 0; i < 2; i++) {
-		Fd fd = MustConnect(d->port());
-		ASSERT_TRUE(fd.valid());
-		size_t sent = 0;
-		FillStatus st = FillUntilStalled(fd.get(), kFillCap, kStallMs, kTimeoutMs, &sent);
-		ASSERT_EQ(st, FillStatus::kStalled) << ToString(st);
-		s->pushers.push_back(std::move(fd));
-	}
+	StallPeers(d, 2, &s->pushers);
+	if (::testing::Test::HasFatalFailure())
+		return;
 	uint64_t before = Counters(d, kTimeoutMs)["ring_enobufs"];
 	for (int i = 0; i < 4; i++) {
 		Fd fd = MustConnect(d->port());
