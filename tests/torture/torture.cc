@@ -230,6 +230,7 @@ struct Options {
 	bool seed_given = false;
 	int seeds = 1;
 	bool verbose = false;
+	bool print_options = false; /* print each seed's echod command line, run nothing */
 	std::set<std::string> scenarios; // --scenarios: only these TCP plans
 };
 
@@ -1808,6 +1809,10 @@ void Run::Report()
 int Run::Go()
 {
 	ChooseOptions();
+	if (opt.print_options) {
+		printf("%llu %s\n", (unsigned long long)seed, CommandLine().c_str());
+		return 0;
+	}
 	fprintf(stderr, "torture: seed %llu, backend %s, %d s%s\ntorture: %s\n",
 		(unsigned long long)seed, opt.backend.c_str(), opt.seconds,
 		have_v6 ? "" : " (IPv6: ::1 unavailable, skipped)", CommandLine().c_str());
@@ -1895,10 +1900,11 @@ int Run::Go()
 {
 	fprintf(status ? stderr : stdout,
 		"usage: echod-torture --backend epoll|io_uring [--seconds N] [--seed N] "
-		"[--seeds K] [--echod PATH] [--scenarios PLAN,...] [--verbose]\n"
+		"[--seeds K] [--echod PATH] [--scenarios PLAN,...] [--print-options] [--verbose]\n"
 		"Starts echod on loopback ports and attacks it for N seconds per seed (default "
 		"20);\n"
 		"exit 0 pass, 1 fail (with the seed and echod's command line), 77 skip.\n"
+		"--print-options prints each seed's echod command line and runs nothing.\n"
 		"--scenarios limits the TCP plans to some of:");
 	const char *prev = "";
 	for (const char *k : echo_kinds) {
@@ -1951,6 +1957,8 @@ Options ParseArgs(int argc, char **argv)
 			}
 		} else if (a == "--verbose" || a == "-v")
 			o.verbose = true;
+		else if (a == "--print-options")
+			o.print_options = true;
 		else if (a == "--help" || a == "-h")
 			Usage(0);
 		else
