@@ -230,7 +230,7 @@ struct Options {
 	bool seed_given = false;
 	int seeds = 1;
 	bool verbose = false;
-	bool print_options = false; /* print each seed's echod command line, run nothing */
+	bool print_options = false;	 /* print each seed's echod command line, run nothing */
 	std::set<std::string> scenarios; // --scenarios: only these TCP plans
 };
 
@@ -844,8 +844,9 @@ void TcpLoop::Bad(Conn *c, const std::string &why)
 {
 	std::ostringstream s;
 	s << "connection " << c->id << " (" << c->what << " to " << c->tgt->service << " "
-	  << (c->tgt->v6 ? "[::1]:" : "127.0.0.1:") << c->tgt->port << ", " << (now_ - c->started)
-	  << " ms old, sent " << c->sent << ", received " << c->recvd << "): " << why;
+	  << (c->tgt->v6 ? "[::1]:" : "127.0.0.1:") << c->tgt->port << ", "
+	  << (NowMs() - c->started) << " ms old, sent " << c->sent << ", received " << c->recvd
+	  << "): " << why;
 	run_->verdict.Fail(s.str());
 	Finish(c, true);
 }
@@ -908,7 +909,10 @@ bool TcpLoop::Excused(Conn *c, std::string *why)
 		*why = "open across a HUP or the planned kill";
 		return true;
 	}
-	int64_t gap = std::max(c->max_recv_gap, now_ - c->last_recv);
+	// A fresh clock, not the loop's now_: a batch of events that took this client
+	// longer than the idle timeout (big transfers verified byte by byte) leaves now_
+	// behind while echod rightly closes what moved nothing meanwhile.
+	int64_t gap = std::max(c->max_recv_gap, NowMs() - c->last_recv);
 	if (run_->idle_timeout > 0 && (gap >= run_->idle_timeout * 1000 - 200 || c->backlogged)) {
 		stats.idle_closed++;
 		*why = "idle for " + std::to_string(gap) + " ms";
