@@ -990,6 +990,7 @@ static int ur_timeout_ms(const struct uring_loop *lp)
 {
 	int t = timer_next_ms(&lp->idle, lp->now), st = svc_next_ms(&lp->svc, lp->now);
 	uint64_t other = lp->now + WORKER_HEARTBEAT_MS; /* the supervisor's watchdog */
+	uint64_t udp = udp_uring_next(lp->udp);
 
 	if (st >= 0 && (t < 0 || st < t))
 		t = st;
@@ -997,8 +998,8 @@ static int ur_timeout_ms(const struct uring_loop *lp)
 		other = lp->accept_resume;
 	if (lp->signal_resume != 0 && lp->signal_resume < other)
 		other = lp->signal_resume;
-	if (udp_uring_next(lp->udp) < other)
-		other = udp_uring_next(lp->udp);
+	if (udp < other)
+		other = udp;
 	if (lp->draining && lp->drain_deadline < other)
 		other = lp->drain_deadline;
 	{

@@ -67,7 +67,6 @@ struct udp_uring {
 	struct uu_sock *socks;
 	unsigned nsocks;
 	unsigned lent; /* buffers the kernel filled and we hold: answers in flight */
-	unsigned nstarved;
 };
 
 static struct io_uring_sqe *uu_sqe(struct udp_uring *uu, const void *ptr)
@@ -103,27 +102,31 @@ static void uu_arm(struct udp_uring *uu, struct uu_sock *s)
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = UDP_URING_BGID;
 	s->armed = 1;
+	s->starved = 0;
 	s->inflight++;
-	if (s->starved) {
-		s->starved = 0;
-		uu->nstarved--;
-	}
 }
 
-/* A request of s ended: a closed socket's descriptor goes with the last one. */
-static void uu_done(struct uu_sock *s)
+/* A closed socket's descriptor goes once no request of it is in flight. */
+static void uu_close_fd(struct uu_sock *s)
 {
-	if (--s->inflight == 0 && s->closed && s->fd >= 0) {
+	if (s->closed && s->inflight == 0 && s->fd >= 0) {
 		close(s->fd);
 		s->fd = -1;
 	}
+}
+
+/* A request of s ended. */
+static void uu_done(struct uu_sock *s)
+{
+	s->inflight--;
+	uu_close_fd(s);
 }
 
 /* Buffers are free: every starved socket may receive again, not only the one whose
  * answer freed them (one socket's flood must not silence its siblings). */
 static void uu_feed(struct udp_uring *uu)
 {
-	for (unsigned i = 0; i < uu->nsocks && uu->nstarved > 0 && uu->lent < UDP_URING_BUFS; i++)
+	for (unsigned i = 0; i < uu->nsocks && uu->lent < UDP_URING_BUFS; i++)
 		if (uu->socks[i].starved)
 			uu_arm(uu, &uu->socks[i]);
 }
@@ -261,7 +264,6 @@ static void uu_on_recv(struct udp_uring *uu, struct uu_sock *s, const struct io_
 		/* Every buffer carries an answer in flight: uu_feed re-arms when one is back. */
 		stats_add(uu->w->stats, STAT_ring_enobufs, 1);
 		s->starved = 1;
-		uu->nstarved++;
 	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
 		/* An ICMP error ends a receive now and then; one that persists must not spin. */
 		log_debug("udp: recvmsg: %s", strerror(-cqe->res));
@@ -331,20 +333,14 @@ void udp_uring_close(struct udp_uring *uu)
 			continue;
 		s->closed = 1;
 		s->resume_at = 0;
-		if (s->starved) {
-			s->starved = 0;
-			uu->nstarved--;
-		}
+		s->starved = 0;
 		if (s->armed) {
 			struct io_uring_sqe *sqe = urk_get_sqe(uu->ring);
 
 			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)s | UDP_URING_OP, 0);
 			io_uring_sqe_set_data64(sqe, 0); /* its completion means nothing */
 		}
-		if (s->inflight == 0) {
-			close(s->fd);
-			s->fd = -1;
-		}
+		uu_close_fd(s);
 	}
 }
 
@@ -359,7 +355,7 @@ static void __attribute__((noreturn)) uu_broken(const char *what, unsigned a, un
  * receives, waits out an error pause, or is starved while no buffer is free. */
 void udp_uring_check(const struct udp_uring *uu)
 {
-	unsigned sends = 0, starved = 0;
+	unsigned sends = 0;
 
 	if (uu == NULL)
 		return;
@@ -370,7 +366,6 @@ void udp_uring_check(const struct udp_uring *uu)
 	for (unsigned i = 0; i < uu->nsocks; i++) {
 		const struct uu_sock *s = &uu->socks[i];
 
-		starved += s->starved;
 		if (s->closed || s->armed || s->resume_at != 0)
 			continue;
 		if (!s->starved)
@@ -378,8 +373,6 @@ void udp_uring_check(const struct udp_uring *uu)
 		if (uu->lent < UDP_URING_BUFS)
 			uu_broken("socket starved while buffers are free", i, uu->lent);
 	}
-	if (starved != uu->nstarved)
-		uu_broken("starved count", starved, uu->nstarved);
 }
 #endif
 
