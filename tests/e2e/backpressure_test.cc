@@ -19,17 +19,9 @@ constexpr int kTimeoutMs = 10000;
 constexpr size_t kFillCap = 64u << 20; // a peer that pushes back stalls long before this
 constexpr int kStallMs = 500;	       // no send progress for this long = stalled
 
-Fd MustConnect(int port)
-{
-	std::string error;
-	Fd fd = Connect(kLoopback, port, kTimeoutMs, &error);
-	EXPECT_TRUE(fd.valid()) << error;
-	return fd;
-}
-
 void EchoMessages(int port, int count)
 {
-	Fd fd = MustConnect(port);
+	Fd fd = MustConnect(port, kTimeoutMs);
 	ASSERT_TRUE(fd.valid());
 	std::string error;
 	for (int i = 0; i < count; i++) {
@@ -56,7 +48,7 @@ TEST_P(BackpressureTest, PeerThatNeverReadsDoesNotHurtOthersOrMemory)
 	long baseline_kb = d->WorkersRssKb();
 	ASSERT_GT(baseline_kb, 0) << "no worker found in /proc";
 
-	Fd greedy = MustConnect(d->port());
+	Fd greedy = MustConnect(d->port(), kTimeoutMs);
 	ASSERT_TRUE(greedy.valid());
 	size_t sent = 0;
 	FillStatus st = FillUntilStalled(greedy.get(), kFillCap, kStallMs, kTimeoutMs, &sent);
@@ -78,7 +70,7 @@ TEST_P(BackpressureTest, PeerThatNeverReadsDoesNotHurtOthersOrMemory)
 std::string KeepTicking(int port, bool *starved)
 {
 	using Clock = std::chrono::steady_clock;
-	Fd fd = MustConnect(port);
+	Fd fd = MustConnect(port, kTimeoutMs);
 	std::string error;
 	auto last = Clock::now();
 	*starved = false;
@@ -99,8 +91,8 @@ TEST_P(BackpressureTest, IdleTimeoutClosesIdleAndStalledButNotActivePeers)
 {
 	Daemon *d = StartDaemon({"--idle-timeout=1"});
 	ASSERT_NE(d, nullptr);
-	Fd idle = MustConnect(d->port());
-	Fd stalled = MustConnect(d->port());
+	Fd idle = MustConnect(d->port(), kTimeoutMs);
+	Fd stalled = MustConnect(d->port(), kTimeoutMs);
 	ASSERT_TRUE(idle.valid() && stalled.valid());
 	size_t sent = 0;
 	FillStatus st = FillUntilStalled(stalled.get(), kFillCap, kStallMs, kTimeoutMs, &sent);

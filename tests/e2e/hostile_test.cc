@@ -28,14 +28,6 @@ constexpr int kTimeoutMs = 10000;
 constexpr size_t kFillCap = 64u << 20; // a peer that pushes back stalls long before this
 constexpr int kStallMs = 300;	       // no send progress for this long = stalled
 
-Fd MustConnect(int port)
-{
-	std::string error;
-	Fd fd = Connect(kLoopback, port, kTimeoutMs, &error);
-	EXPECT_TRUE(fd.valid()) << error;
-	return fd;
-}
-
 // Closes with a reset (RST), as a peer that vanishes with unread data does.
 void Reset(Fd *fd)
 {
@@ -48,7 +40,7 @@ void Reset(Fd *fd)
 void StallPeers(Daemon *d, int n, std::vector<Fd> *out)
 {
 	for (int i = 0; i < n; i++) {
-		Fd fd = MustConnect(d->port());
+		Fd fd = MustConnect(d->port(), kTimeoutMs);
 		ASSERT_TRUE(fd.valid());
 		size_t sent = 0;
 		FillStatus st = FillUntilStalled(fd.get(), kFillCap, kStallMs, kTimeoutMs, &sent);
@@ -88,11 +80,11 @@ TEST_P(HostileTest, ResetWhileReceiveIsArmedCostsOnlyThatConnection)
 	// there must not free it under the handler still reading it.
 	Daemon *d = StartDaemon({"--drain-timeout=1"}, 1);
 	ASSERT_NE(d, nullptr);
-	Fd good = MustConnect(d->port());
+	Fd good = MustConnect(d->port(), kTimeoutMs);
 	ASSERT_TRUE(good.valid());
 	std::string error;
 	for (int i = 0; i < 20; i++) {
-		Fd fd = MustConnect(d->port());
+		Fd fd = MustConnect(d->port(), kTimeoutMs);
 		ASSERT_TRUE(fd.valid());
 		if (i % 2 == 0) { // an echo first: the receive is armed again and idle
 			ASSERT_TRUE(EchoOnce(fd.get(), std::string(1024, 'r'), kTimeoutMs, &error))
@@ -110,7 +102,7 @@ TEST_P(HostileTest, ResetWhileBlockedOnAFullSendQueue)
 	// data unread on both sides, a send and a receive (or its cancel) in flight.
 	Daemon *d = StartDaemon({"--drain-timeout=1"}, 1);
 	ASSERT_NE(d, nullptr);
-	Fd good = MustConnect(d->port());
+	Fd good = MustConnect(d->port(), kTimeoutMs);
 	ASSERT_TRUE(good.valid());
 	std::vector<Fd> pushers;
 	StallPeers(d, 8, &pushers);
@@ -138,7 +130,7 @@ void Starve(Daemon *d, Starved *s, bool uring)
 		return;
 	uint64_t before = Counters(d, kTimeoutMs)["ring_enobufs"];
 	for (int i = 0; i < 4; i++) {
-		Fd fd = MustConnect(d->port());
+		Fd fd = MustConnect(d->port(), kTimeoutMs);
 		ASSERT_TRUE(fd.valid());
 		ASSERT_TRUE(SendAll(fd.get(), std::string(100, 's'), kTimeoutMs));
 		s->starved.push_back(std::move(fd));
@@ -194,10 +186,10 @@ TEST_P(HostileTest, ServiceReadOfExactlyItsBufferThenSilenceBlocksNothing)
 	    {1, std::string(16384, 'd')}, {2, std::string(16384, 'c')}, {3, lines}};
 	std::vector<Fd> peers;
 	std::string error;
-	Fd echo = MustConnect(d->port(0));
+	Fd echo = MustConnect(d->port(0), kTimeoutMs);
 	ASSERT_TRUE(echo.valid());
 	for (const auto &[listener, data] : quiet) {
-		Fd fd = MustConnect(d->port(listener));
+		Fd fd = MustConnect(d->port(listener), kTimeoutMs);
 		ASSERT_TRUE(fd.valid());
 		ASSERT_TRUE(SendAll(fd.get(), data, kTimeoutMs));
 		peers.push_back(std::move(fd));

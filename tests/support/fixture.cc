@@ -53,6 +53,14 @@ Daemon *BackendTest::StartDaemon(const std::vector<std::string> &extra, int work
 	return daemons_.back().get();
 }
 
+Fd MustConnect(int port, int timeout_ms)
+{
+	std::string error;
+	Fd fd = Connect(kLoopback, port, timeout_ms, &error);
+	EXPECT_TRUE(fd.valid()) << error;
+	return fd;
+}
+
 std::string BackendName(const ::testing::TestParamInfo<std::string> &info)
 {
 	return info.param;

@@ -39,6 +39,10 @@ class BackendTest : public ::testing::TestWithParam<std::string>
 
 std::string BackendName(const ::testing::TestParamInfo<std::string> &info);
 
+// A connection to the loopback's port, or an invalid Fd after a non-fatal failure
+// naming the error (the caller checks valid() before using it).
+Fd MustConnect(int port, int timeout_ms);
+
 } // namespace e2e
 
 // Runs the suite (a `using Suite = e2e::BackendTest;` alias) once per backend.
