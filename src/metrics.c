@@ -271,7 +271,7 @@ static long count_fds(const char *dir, int self)
 	return self ? n - 1 : n; /* our own count includes the directory's descriptor */
 }
 
-int metrics_proc_sample(pid_t pid, struct metrics_proc_sample *out)
+int metrics_proc_read(pid_t pid, struct metrics_proc_sample *out)
 {
 	char base[32], path[48], buf[1024];
 	int rc;

@@ -542,7 +542,7 @@ static void sv_process(const struct supervisor *sv, struct metrics_process *p)
 	uint64_t ticks, pages;
 	long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE), fds;
 	struct rlimit rl;
-	int ok = metrics_proc_sample(0, &s) == 0;
+	int ok = metrics_proc_read(0, &s) == 0;
 
 	p->start_time = sv->start_time;
 	p->max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
@@ -554,7 +554,7 @@ static void sv_process(const struct supervisor *sv, struct metrics_process *p)
 	for (unsigned idx = 0; ok && idx < sv->nprocs; idx++) {
 		if (sv->procs[idx].pid == 0)
 			continue;
-		ok = metrics_proc_sample(sv->procs[idx].pid, &s) == 0;
+		ok = metrics_proc_read(sv->procs[idx].pid, &s) == 0;
 		ticks += s.ticks;
 		pages += s.pages;
 		fds = fds < 0 || s.fds < 0 ? -1 : fds + s.fds;

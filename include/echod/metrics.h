@@ -130,7 +130,7 @@ struct metrics_proc_sample {
 };
 
 /* Reads /proc for pid (0: this process). 0 or -errno (stat or statm unreadable). */
-int metrics_proc_sample(pid_t pid, struct metrics_proc_sample *out);
+int metrics_proc_read(pid_t pid, struct metrics_proc_sample *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,287 @@
+// The metrics endpoint of the real daemon: the text format and the values after
+// known traffic, echod_build_info and the process_* series, HEAD and the short
+// error answers, scrape slots that garbage and half-sent requests cannot hold, and
+// the warning instead of a URL when echod's own socket is in a loopback-only
+// network namespace (PrivateNetwork=yes). The socket systemd passes named
+// "metrics" is in activation_test.cc.
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <map>
+#include <regex>
+#include <sstream>
+#include <vector>
+
+#include "fixture.h"
+#include "http.h"
+
+namespace e2e
+{
+namespace
+{
+
+constexpr int kIoMs = 5000;
+
+using MetricsTest = BackendTest;
+ECHOD_INSTANTIATE_BACKENDS(MetricsTest);
+
+// The metrics port from "metrics on http://127.0.0.1:PORT/metrics", or -1.
+int MetricsPort(const Daemon &d)
+{
+	if (!d.WaitForLog("metrics on http://127.0.0.1:", kIoMs))
+		return -1;
+	std::smatch m;
+	std::string log = d.Log();
+	if (!std::regex_search(log, m, std::regex("metrics on http://127\\.0\\.0\\.1:([0-9]+)/metrics")))
+		return -1;
+	return std::stoi(m[1]);
+}
+
+// Sums, per metric name, the samples of every series; checks that each sample
+// follows its family's HELP and TYPE and that _total marks the counters.
+std::map<std::string, double> ParseMetrics(const std::string &body, std::string *problems)
+{
+	std::map<std::string, double> sums;
+	std::map<std::string, std::string> types;
+	std::istringstream lines(body);
+	std::string line;
+	const std::regex help("# HELP ((echod|process)_[a-z_]+) .+");
+	const std::regex type("# TYPE ((echod|process)_[a-z_]+) (counter|gauge)");
+	const std::regex sample("((echod|process)_[a-z_]+)(\\{[a-z_]+=\"[^\"]*\"(,[a-z_]+=\"[^\"]*\")*\\})? "
+				"([0-9]+(\\.[0-9]+)?)");
+	std::smatch m;
+	while (std::getline(lines, line)) {
+		if (std::regex_match(line, m, help))
+			continue;
+		if (std::regex_match(line, m, type)) {
+			types[m[1]] = m[3];
+			continue;
+		}
+		if (!std::regex_match(line, m, sample)) {
+			*problems += "bad line: '" + line + "'\n";
+			continue;
+		}
+		const std::string name = m[1];
+		if (!types.count(name))
+			*problems += "no # TYPE before " + name + "\n";
+		else if ((types[name] == "counter") !=
+			 (name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0))
+			*problems += name + " is a " + types[name] + ": _total must mark counters\n";
+		sums[name] += std::stod(m[5]);
+	}
+	return sums;
+}
+
+TEST_P(MetricsTest, FormatAndValuesAfterKnownTraffic)
+{
+	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"});
+	ASSERT_NE(d, nullptr);
+	int mport = MetricsPort(*d);
+	ASSERT_GT(mport, 0) << d->Log();
+
+	const int conns = 10;
+	const std::string msg = RandomBytes(3000, 7);
+	std::string error;
+	for (int i = 0; i < conns; i++)
+		ASSERT_TRUE(ConnectAndEcho(kLoopback, d->port(), msg, kIoMs, &error)) << error;
+
+	std::map<std::string, double> m;
+	HttpAnswer a;
+	std::string problems;
+	// The closes are counted once echod has seen them: poll a little.
+	bool settled = WaitUntil(
+	    [&] {
+		    a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+		    if (!a.complete)
+			    return false;
+		    problems.clear();
+		    m = ParseMetrics(a.body, &problems);
+		    return m["echod_closed_eof_total"] == conns && m["echod_open"] == 0;
+	    },
+	    5000, 100);
+	EXPECT_TRUE(settled) << a.body;
+	EXPECT_EQ(a.status, "HTTP/1.0 200 OK");
+	EXPECT_NE(a.headers.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
+	EXPECT_NE(a.headers.find("Content-Length: " + std::to_string(a.body.size()) + "\r\n"),
+		  std::string::npos)
+	    << a.headers;
+	EXPECT_EQ(problems, "") << a.body;
+	EXPECT_EQ(m["echod_accepted_total"], conns) << a.body;
+	EXPECT_EQ(m["echod_closed_eof_total"], conns) << a.body;
+	EXPECT_EQ(m["echod_bytes_in_total"], double(conns) * double(msg.size())) << a.body;
+	EXPECT_EQ(m["echod_bytes_out_total"], double(conns) * double(msg.size())) << a.body;
+	EXPECT_GE(m["echod_msgs_total"], conns) << a.body;
+	EXPECT_EQ(m["echod_open"], 0) << a.body;
+	EXPECT_EQ(m["echod_workers"], 2) << a.body;
+	EXPECT_EQ(m["echod_closed_reset_total"] + m["echod_closed_error_total"], 0) << a.body;
+	// One series per worker slot.
+	EXPECT_NE(a.body.find("echod_accepted_total{worker=\"0\"}"), std::string::npos) << a.body;
+	EXPECT_NE(a.body.find("echod_accepted_total{worker=\"1\"}"), std::string::npos) << a.body;
+	EXPECT_NE(a.body.find("# HELP echod_bytes_out_total "), std::string::npos) << a.body;
+	EXPECT_NE(a.body.find("# TYPE echod_bytes_out_total counter"), std::string::npos) << a.body;
+	EXPECT_NE(a.body.find("# TYPE echod_open gauge"), std::string::npos) << a.body;
+}
+
+TEST_P(MetricsTest, BuildInfoAndProcessSeries)
+{
+	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"});
+	ASSERT_NE(d, nullptr);
+	int mport = MetricsPort(*d);
+	ASSERT_GT(mport, 0) << d->Log();
+	std::string error, problems;
+	HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+	ASSERT_TRUE(a.complete) << error;
+	std::map<std::string, double> m = ParseMetrics(a.body, &problems);
+	EXPECT_EQ(problems, "") << a.body;
+
+	std::smatch info;
+	ASSERT_TRUE(std::regex_search(a.body, info,
+				      std::regex("\nechod_build_info\\{version=\"([^\"]+)\","
+						 "backend=\"([a-z_]+)\",sd_daemon=\"[^\"]+\","
+						 "seccomp=\"(on|off)\"\\} 1\n")))
+	    << a.body;
+	EXPECT_EQ(info[2], backend());
+	RunResult v = RunEchod({"-V"});
+	EXPECT_NE(v.out.find("echod " + std::string(info[1])), std::string::npos) << v.out;
+
+	// The supervisor and its two workers: each holds descriptors and memory.
+	EXPECT_GE(m["process_open_fds"], 3 * 3) << a.body;
+	EXPECT_GT(m["process_resident_memory_bytes"], 3 * 4096) << a.body;
+	EXPECT_GE(m["process_max_fds"], m["process_open_fds"]) << a.body;
+	EXPECT_EQ(m.count("process_cpu_seconds_total"), 1u) << a.body;
+	double start = m["process_start_time_seconds"], now = double(time(nullptr));
+	EXPECT_GT(start, now - 3600) << a.body;
+	EXPECT_LE(start, now + 1) << a.body;
+
+	// A worker that dies keeps its CPU time in the counter: it never goes back.
+	double cpu = m["process_cpu_seconds_total"];
+	std::vector<pid_t> workers = d->Workers();
+	ASSERT_EQ(workers.size(), 2u);
+	kill(workers[0], SIGKILL);
+	ASSERT_TRUE(WaitUntil([&] { return d->Workers().size() == 2 && d->Workers() != workers; },
+			      kIoMs));
+	a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+	m = ParseMetrics(a.body, &problems);
+	EXPECT_GE(m["process_cpu_seconds_total"], cpu) << a.body;
+}
+
+TEST_P(MetricsTest, HeadAndShortErrorAnswers)
+{
+	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"}, 1);
+	ASSERT_NE(d, nullptr);
+	int mport = MetricsPort(*d);
+	ASSERT_GT(mport, 0) << d->Log();
+	std::string error;
+
+	HttpAnswer head = HttpSplit(HttpRequest(mport, "HEAD", "/metrics", kIoMs, &error));
+	ASSERT_TRUE(head.complete) << error;
+	EXPECT_EQ(head.status, "HTTP/1.0 200 OK");
+	EXPECT_EQ(head.body, "");
+	std::smatch len;
+	ASSERT_TRUE(std::regex_search(head.headers, len, std::regex("Content-Length: ([0-9]+)\r\n")))
+	    << head.headers;
+	EXPECT_GT(std::stoul(len[1]), 1000u);
+
+	struct Case {
+		std::string request, status;
+	} cases[] = {
+	    {"GET /other HTTP/1.1\r\n\r\n", "HTTP/1.0 404 Not Found"},
+	    {"GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found"},
+	    {"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "HTTP/1.0 405 Method Not Allowed"},
+	    {"hello echod\r\n\r\n", "HTTP/1.0 400 Bad Request"},
+	    {"\x16\x03\x01\x00\x05hello", "HTTP/1.0 400 Bad Request"},
+	};
+	for (const Case &c : cases) {
+		HttpAnswer a = HttpSplit(HttpRaw(mport, c.request, kIoMs, &error));
+		ASSERT_TRUE(a.complete) << c.request << ": " << error;
+		EXPECT_EQ(a.status, c.status) << c.request;
+		EXPECT_FALSE(a.body.empty()) << c.request;
+		EXPECT_LT(a.body.size(), 200u) << c.request;
+		EXPECT_NE(a.headers.find("Content-Length: " + std::to_string(a.body.size()) + "\r\n"),
+			  std::string::npos)
+		    << a.headers;
+		if (c.status.find("405") != std::string::npos) {
+			EXPECT_NE(a.headers.find("Allow: GET, HEAD\r\n"), std::string::npos);
+		}
+	}
+}
+
+TEST_P(MetricsTest, RequestInPiecesIsAnswered)
+{
+	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"}, 1);
+	ASSERT_NE(d, nullptr);
+	int mport = MetricsPort(*d);
+	ASSERT_GT(mport, 0) << d->Log();
+	std::string error;
+	Fd fd = Connect(kLoopback, mport, kIoMs, &error);
+	ASSERT_TRUE(fd.valid()) << error;
+	for (const char *piece : {"GE", "T /met", "rics HTTP/1.1\r", "\nHost: x\r\n", "\r\n"}) {
+		ASSERT_TRUE(SendAll(fd.get(), piece, kIoMs));
+		usleep(20 * 1000);
+	}
+	std::string head;
+	ASSERT_EQ(RecvExact(fd.get(), &head, 17, kIoMs), RecvStatus::kOk);
+	EXPECT_EQ(head, "HTTP/1.0 200 OK\r\n");
+}
+
+// Every slot taken by peers that send nothing, half a request or garbage that
+// could still be a method: a real scrape is still answered (the oldest incomplete
+// request gives way), and a half-sent request is closed at its deadline.
+TEST_P(MetricsTest, HalfSentRequestsAndGarbageCannotHoldEverySlot)
+{
+	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"}, 1);
+	ASSERT_NE(d, nullptr);
+	int mport = MetricsPort(*d);
+	ASSERT_GT(mport, 0) << d->Log();
+	std::string error;
+	const char *partial[] = {"", "GET /metr", "GET /metrics HTTP/1.1\r\nHost: x\r\n", "AAAAAA"};
+	std::vector<Fd> hogs;
+	for (int i = 0; i < 64; i++) {
+		Fd fd = Connect(kLoopback, mport, kIoMs, &error);
+		ASSERT_TRUE(fd.valid()) << i << ": " << error;
+		ASSERT_TRUE(SendAll(fd.get(), partial[i % 4], kIoMs));
+		hogs.push_back(std::move(fd));
+	}
+	for (int round = 0; round < 3; round++) {
+		HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+		ASSERT_TRUE(a.complete) << "round " << round << ": " << error;
+		EXPECT_EQ(a.status, "HTTP/1.0 200 OK");
+		EXPECT_NE(a.body.find("echod_workers 1\n"), std::string::npos);
+	}
+	// The newest hog still holds a slot until its request deadline: then it goes.
+	EXPECT_TRUE(WaitPeerGone(hogs.back().get(), 4 * kIoMs));
+	// And the endpoint still answers afterwards.
+	HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+	EXPECT_EQ(a.status, "HTTP/1.0 200 OK") << error;
+}
+
+// PrivateNetwork=yes: echod's own socket is in a namespace with only loopback.
+// It must not be logged as a URL anyone could scrape.
+TEST(MetricsNamespace, LoopbackOnlyNamespaceIsNotLoggedAsReachable)
+{
+	std::string unshare = FindProgram("unshare"), ip = FindProgram("ip");
+	if (unshare.empty() || ip.empty())
+		GTEST_SKIP() << "unshare or ip not found";
+	RunResult probe = RunProgram(unshare, {"-rn", ip, "link", "set", "lo", "up"});
+	if (probe.status != 0)
+		GTEST_SKIP() << "cannot make a network namespace here: " << probe.err;
+	Process p;
+	std::string error;
+	ASSERT_TRUE(p.Start(unshare,
+			    {"-rn", "sh", "-c", ip + " link set lo up && exec \"$0\" \"$@\"", ECHOD_BIN,
+			     "-b", "epoll", "-w", "1", "-l", "127.0.0.1:0", "--metrics=127.0.0.1:0"},
+			    "", &error))
+	    << error;
+	ASSERT_TRUE(p.WaitForStderr("echod: ready", kStartTimeoutMs)) << p.Stderr();
+	std::string log = p.Stderr();
+	EXPECT_NE(log.find("nothing outside it can reach them"), std::string::npos) << log;
+	EXPECT_NE(log.find("echod-metrics.socket"), std::string::npos) << log;
+	EXPECT_EQ(log.find("metrics on http://"), std::string::npos) << log;
+	p.Signal(SIGTERM);
+	EXPECT_EQ(p.WaitExit(kStartTimeoutMs), std::optional<int>(0)) << p.Stderr();
+}
+
+} // namespace
+} // namespace e2e
