@@ -290,6 +290,47 @@ static void render_counters(struct text *t, const struct metrics_snapshot *s)
 	}
 }
 
+/* A counter that cannot move on a listener (accepted on UDP, datagrams on TCP) is
+ * not shown for it; the "other" row (service "") may hold both kinds. */
+static int applies(enum stats_lcounter c, const struct metrics_listener *l)
+{
+	if (l->service[0] == '\0')
+		return 1;
+	if (c == LSTAT_accepted)
+		return !l->udp;
+	return l->udp || (c != LSTAT_udp_in && c != LSTAT_udp_out);
+}
+
+/* echod_listener_*_total{listener,service}: the counters kept per listener. */
+static void render_listeners(struct text *t, const struct metrics_snapshot *s)
+{
+	char name[64], lname[160], svc[48];
+
+	for (int c = 0; c < LSTAT_COUNT; c++) {
+		enum stats_counter base = stats_lbase((enum stats_lcounter)c);
+		unsigned n = 0;
+
+		for (unsigned i = 0; i < s->nlisteners; i++)
+			n += applies((enum stats_lcounter)c, &s->listeners[i]);
+		if (n == 0)
+			continue;
+		snprintf(name, sizeof(name), "echod_listener_%s_total",
+			 stats_lname((enum stats_lcounter)c));
+		put(t, "# HELP %s %s Per listener, all workers together.\n# TYPE %s counter\n",
+		    name, help_of(base), name);
+		for (unsigned i = 0; i < s->nlisteners; i++) {
+			const struct metrics_listener *l = &s->listeners[i];
+
+			if (!applies((enum stats_lcounter)c, l))
+				continue;
+			metrics_escape(l->name, lname, sizeof(lname));
+			metrics_escape(l->service, svc, sizeof(svc));
+			put(t, "%s{listener=\"%s\",service=\"%s\"} %llu\n", name, lname, svc,
+			    (unsigned long long)l->v[c]);
+		}
+	}
+}
+
 char *metrics_render(const struct metrics_snapshot *s)
 {
 	struct text t = {.cap = 4096};
@@ -302,6 +343,7 @@ char *metrics_render(const struct metrics_snapshot *s)
 	family(&t, "echod_workers", "gauge", "Worker processes running.");
 	put(&t, "echod_workers %u\n", s->live_workers);
 	render_counters(&t, s);
+	render_listeners(&t, s);
 	if (t.failed) {
 		free(t.s);
 		return NULL;

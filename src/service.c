@@ -239,7 +239,7 @@ static ssize_t svc_recv(struct svc_set *s, struct svc_conn *c, size_t max, uint6
 		n = recv(c->fd, s->in, max, MSG_DONTWAIT); /* nonblocking, whoever accepted it */
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
-		svc_stat(s, STAT_bytes_in, (uint64_t)n);
+		stats_add2(s->w->stats, STAT_bytes_in, c->listener, LSTAT_bytes_in, (uint64_t)n);
 		svc_stat(s, STAT_msgs, 1);
 		timer_touch(&s->idle, &c->idle, now);
 		/* A short read emptied the socket, unless the FIN is queued behind it. */
@@ -275,7 +275,7 @@ static ssize_t svc_send(struct svc_set *s, struct svc_conn *c, const char *buf, 
 	if ((size_t)n < len)
 		c->flags &= ~SVC_WRITABLE;
 	if (n > 0) {
-		svc_stat(s, STAT_bytes_out, (uint64_t)n);
+		stats_add2(s->w->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out, (uint64_t)n);
 		timer_touch(&s->idle, &c->idle, now);
 	}
 	return n;
@@ -442,7 +442,7 @@ void svc_event(struct svc_set *s, struct svc_conn *c, int readable, int writable
 }
 
 /* daytime over TCP: the line, then close; no state is kept. */
-static void svc_daytime_once(struct svc_set *s, int fd, struct limits_ticket *ticket)
+static void svc_daytime_once(struct svc_set *s, int fd, unsigned li, struct limits_ticket *ticket)
 {
 	char line[SVC_DAYTIME_MAX];
 	size_t len = svc_daytime(time(NULL), line, sizeof(line));
@@ -450,22 +450,22 @@ static void svc_daytime_once(struct svc_set *s, int fd, struct limits_ticket *ti
 
 	limits_release(&s->w->limits, ticket);
 	if (n > 0)
-		svc_stat(s, STAT_bytes_out, (uint64_t)n);
+		stats_add2(s->w->stats, STAT_bytes_out, li, LSTAT_bytes_out, (uint64_t)n);
 	/* A fresh socket's buffer takes a line this short whole. */
 	svc_stat(s, n == (ssize_t)len ? STAT_closed_eof : STAT_closed_error, 1);
 	close(fd);
 }
 
-struct svc_conn *svc_accept(struct svc_set *s, int fd, const struct sockaddr *peer,
+struct svc_conn *svc_accept(struct svc_set *s, int fd, unsigned li, const struct sockaddr *peer,
 			    enum listen_service service, uint64_t now)
 {
 	struct limits_ticket ticket;
 	struct svc_conn *c;
 
-	if (worker_admit_plain(s->w, fd, peer, &ticket) < 0)
+	if (worker_admit_plain(s->w, fd, li, peer, &ticket) < 0)
 		return NULL;
 	if (service == SERVICE_DAYTIME) {
-		svc_daytime_once(s, fd, &ticket);
+		svc_daytime_once(s, fd, li, &ticket);
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -476,6 +476,7 @@ struct svc_conn *svc_accept(struct svc_set *s, int fd, const struct sockaddr *pe
 	c->kind = EV_SVC;
 	c->fd = fd;
 	c->service = (uint8_t)service;
+	c->listener = (uint16_t)stats_lrow(li);
 	c->ticket = ticket;
 	timer_insert(&s->idle, &c->idle, now);
 	s->nconns++;

@@ -20,6 +20,28 @@ const char *stats_name(enum stats_counter c)
 	return names[c];
 }
 
+static const char *const lnames[] = {
+#define STATS_LNAME(name) #name,
+	STATS_LISTENER_COUNTERS(STATS_LNAME)
+#undef STATS_LNAME
+};
+
+static const enum stats_counter lbase[] = {
+#define STATS_LBASE(name) STAT_##name,
+	STATS_LISTENER_COUNTERS(STATS_LBASE)
+#undef STATS_LBASE
+};
+
+const char *stats_lname(enum stats_lcounter c)
+{
+	return lnames[c];
+}
+
+enum stats_counter stats_lbase(enum stats_lcounter c)
+{
+	return lbase[c];
+}
+
 static size_t stats_size(unsigned nslots, unsigned ip_buckets)
 {
 	return sizeof(struct stats_shared) + nslots * sizeof(struct stats_slot) +

@@ -64,6 +64,9 @@ struct supervisor {
 	struct listener_set ls;
 	struct stats_shared *sh;
 	uint64_t (*retired)[STAT_COUNT]; /* per listener slot: counters of dead workers */
+	uint64_t lretired[STATS_LISTENERS][LSTAT_COUNT]; /* per listener: of dead workers */
+	struct metrics_listener *lrows; /* per listener stats row, named at start-up */
+	unsigned nlrows;
 	struct proc *procs;       /* index = stats slot */
 	unsigned nprocs;
 	struct lslot *slots;
@@ -203,6 +206,9 @@ static void sv_retire_slot(struct supervisor *sv, unsigned idx)
 	for (int c = 0; c < STAT_COUNT; c++)
 		if (c != STAT_open && c != STAT_buffers_held)
 			sv->retired[sv->procs[idx].lslot][c] += slot->c[c];
+	for (unsigned r = 0; r < STATS_LISTENERS; r++)
+		for (int c = 0; c < LSTAT_COUNT; c++)
+			sv->lretired[r][c] += slot->l[r][c];
 	limits_reap(&sv->sh->open_total, slot->c[STAT_open],
 		    sv->sh->ip_buckets ? stats_ip_global(sv->sh) : NULL,
 		    sv->sh->ip_buckets ? stats_ip_local(sv->sh, idx) : NULL, sv->sh->ip_buckets);
@@ -564,6 +570,38 @@ static void sv_process(const struct supervisor *sv, struct metrics_process *p)
 	p->open_fds = ok ? fds : -1;
 }
 
+/* The per-listener rows: the retired totals plus every live process's. */
+static void sv_listener_counters(struct supervisor *sv)
+{
+	for (unsigned r = 0; r < sv->nlrows; r++) {
+		memcpy(sv->lrows[r].v, sv->lretired[r], sizeof(sv->lrows[r].v));
+		for (unsigned idx = 0; idx < sv->nprocs; idx++)
+			for (int c = 0; sv->procs[idx].pid != 0 && c < LSTAT_COUNT; c++)
+				sv->lrows[r].v[c] +=
+				    stats_lget(&sv->sh->slots[idx], r, (enum stats_lcounter)c);
+	}
+}
+
+/* Names the rows while the listener set exists (it is closed on TERM, while
+ * metrics are still served). Listeners past the last row share it: "other". */
+static void sv_name_listener_rows(struct supervisor *sv)
+{
+	unsigned n = sv->ls.n < STATS_LISTENERS ? sv->ls.n : STATS_LISTENERS;
+
+	sv->lrows = calloc(n ? n : 1, sizeof(*sv->lrows));
+	if (sv->lrows == NULL)
+		fatalx(EXIT_OSERR, "cannot allocate the listener table: %s", strerror(errno));
+	for (unsigned i = 0; i < n; i++) {
+		const struct listener *l = &sv->ls.v[i];
+		int other = i == STATS_LISTENERS - 1 && sv->ls.n > STATS_LISTENERS;
+
+		snprintf(sv->lrows[i].name, sizeof(sv->lrows[i].name), "%s", other ? "other" : l->name);
+		sv->lrows[i].service = other ? "" : listen_service_name(l->spec.service);
+		sv->lrows[i].udp = !other && l->spec.proto == LISTEN_UDP;
+	}
+	sv->nlrows = n;
+}
+
 static char *sv_metrics_body(void *arg)
 {
 	struct supervisor *sv = arg;
@@ -583,6 +621,9 @@ static char *sv_metrics_body(void *arg)
 	for (unsigned s = 0; s < sv->cfg.workers; s++)
 		sv_counters(sv, (int)s, per[s]);
 	snap.per_worker = (const uint64_t(*)[STAT_COUNT])per;
+	sv_listener_counters(sv);
+	snap.listeners = sv->lrows;
+	snap.nlisteners = sv->nlrows;
 	sv_process(sv, &snap.proc);
 	body = metrics_render(&snap);
 	free(per);
@@ -708,6 +749,7 @@ static void sv_open(struct supervisor *sv)
 		fatalx(-n, "%s%s", n == LISTEN_ERR_USAGE ? "--listen: " : "", why);
 	}
 	sv_open_metrics(sv);
+	sv_name_listener_rows(sv);
 	for (unsigned i = 0; i < sv->ls.n; i++) {
 		enum listen_service svc = sv->ls.v[i].spec.service;
 
@@ -801,5 +843,6 @@ int supervisor_run(const struct config *cfg, int argc, char **argv)
 	free(sv.procs);
 	free(sv.slots);
 	free(sv.retired);
+	free(sv.lrows);
 	return 0;
 }

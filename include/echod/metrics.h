@@ -62,10 +62,20 @@ struct metrics_build {
 	const char *version, *backend, *sd, *seccomp;
 };
 
+/* One listener's counters, summed over the workers (the listener label). */
+struct metrics_listener {
+	char name[80];               /* "tcp 127.0.0.1:7"; the last row may be "other" */
+	const char *service;         /* "echo", ...; "" for "other" */
+	int udp;                     /* datagrams: udp_in/udp_out, no accepted */
+	uint64_t v[LSTAT_COUNT];
+};
+
 /* Everything a scrape shows. per_worker[w][c] for w < nworkers (listener slots). */
 struct metrics_snapshot {
 	const uint64_t (*per_worker)[STAT_COUNT];
 	unsigned nworkers;
+	const struct metrics_listener *listeners;
+	unsigned nlisteners;
 	unsigned live_workers;
 	struct metrics_build build;
 	struct metrics_process proc;

@@ -78,6 +78,7 @@ struct svc_conn {
 	uint8_t flags;
 	uint16_t refs; /* backend requests in flight (io_uring's poll) */
 	uint32_t pos;  /* chargen: the next byte of the pattern */
+	uint16_t listener; /* its listener's stats row (stats_lrow) */
 	struct timer_node idle;
 	struct limits_ticket ticket;
 	struct pending out;	/* reverse: output the kernel did not take yet */
@@ -104,10 +105,10 @@ int svc_init(struct svc_set *s, struct worker *w, void (*closing)(void *, struct
 	     void *arg);
 /* Frees everything, in flight or not: after the backend's last completion. */
 void svc_fini(struct svc_set *s);
-/* A connection accepted on a listener of `service` (not echo): admitted against the
- * limits and counted; daytime is answered and closed here. Returns the connection
- * the backend must watch for readiness, or NULL when there is none. */
-struct svc_conn *svc_accept(struct svc_set *s, int fd, const struct sockaddr *peer,
+/* A connection accepted on listener index li, of `service` (not echo): admitted
+ * against the limits and counted; daytime is answered and closed here. Returns the
+ * connection the backend must watch for readiness, or NULL when there is none. */
+struct svc_conn *svc_accept(struct svc_set *s, int fd, unsigned li, const struct sockaddr *peer,
 			    enum listen_service service, uint64_t now);
 /* Readiness from the backend (edge-triggered). */
 void svc_event(struct svc_set *s, struct svc_conn *c, int readable, int writable, int rdhup,

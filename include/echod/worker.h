@@ -44,13 +44,13 @@ struct worker {
 int worker_main(struct worker *w);
 /* The backend accepts now: the supervisor may say READY. */
 void worker_ready(struct worker *w);
-/* A new connection: checks the limits, sets it up and sends the banner. Returns 0,
- * or -1 when it was refused (closed and counted). peer may be NULL when no
- * per-address limit is set. */
-int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
+/* A new connection on listener index `listener` (listen_fds order): checks the
+ * limits, sets it up and sends the banner. Returns 0, or -1 when it was refused
+ * (closed and counted). peer may be NULL when no per-address limit is set. */
+int worker_admit(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		 struct limits_ticket *ticket);
 /* The same without the banner: the connections of the services other than echo. */
-int worker_admit_plain(struct worker *w, int fd, const struct sockaddr *peer,
+int worker_admit_plain(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		       struct limits_ticket *ticket);
 /* An admitted connection the backend has no memory for: gives back, counts, closes. */
 void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket);

@@ -1,5 +1,6 @@
 // The metrics endpoint of the real daemon: the text format and the values after
-// known traffic, echod_build_info and the process_* series, HEAD and the short
+// known traffic (per worker and per listener), echod_build_info and the process_*
+// series, HEAD and the short
 // error answers, scrape slots that garbage and half-sent requests cannot hold, and
 // the warning instead of a URL when echod's own socket is in a loopback-only
 // network namespace (PrivateNetwork=yes). The socket systemd passes named
@@ -16,6 +17,7 @@
 
 #include "fixture.h"
 #include "http.h"
+#include "udp.h"
 
 namespace e2e
 {
@@ -122,6 +124,89 @@ TEST_P(MetricsTest, FormatAndValuesAfterKnownTraffic)
 	EXPECT_NE(a.body.find("# HELP echod_bytes_out_total "), std::string::npos) << a.body;
 	EXPECT_NE(a.body.find("# TYPE echod_bytes_out_total counter"), std::string::npos) << a.body;
 	EXPECT_NE(a.body.find("# TYPE echod_open gauge"), std::string::npos) << a.body;
+}
+
+// The value of one series, -1 when it is not there.
+double Sample(const std::string &body, const std::string &series)
+{
+	size_t at = body.find("\n" + series + " ");
+	if (at == std::string::npos)
+		return -1;
+	return std::stod(body.substr(at + series.size() + 2));
+}
+
+// Counters per listener (label listener="tcp 127.0.0.1:PORT", service=...), summed
+// over the workers, and kept when a worker dies.
+TEST_P(MetricsTest, PerListenerCounters)
+{
+	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"}, 2,
+				{"127.0.0.1:0", "udp:127.0.0.1:0", "127.0.0.1:0/reverse"});
+	ASSERT_NE(d, nullptr);
+	int mport = MetricsPort(*d);
+	ASSERT_GT(mport, 0) << d->Log();
+	const std::string tcp = "listener=\"tcp 127.0.0.1:" + std::to_string(d->port(0)) +
+				"\",service=\"echo\"}",
+			  udp = "listener=\"udp 127.0.0.1:" + std::to_string(d->port(1)) +
+				"\",service=\"echo\"}",
+			  rev = "listener=\"tcp 127.0.0.1:" + std::to_string(d->port(2)) +
+				"\",service=\"reverse\"}";
+	std::string error, back;
+	for (int i = 0; i < 3; i++)
+		ASSERT_TRUE(ConnectAndEcho(kLoopback, d->port(0), std::string(100, 'x'), kIoMs, &error))
+		    << error;
+	Fd u = UdpSocket(kLoopback, 0, &error);
+	ASSERT_TRUE(u.valid()) << error;
+	for (int i = 0; i < 2; i++) {
+		ASSERT_TRUE(UdpSendTo(u.get(), kLoopback, d->port(1), std::string(10, 'u')));
+		ASSERT_EQ(UdpRecv(u.get(), &back, kIoMs), RecvStatus::kOk);
+	}
+	Fd r = Connect(kLoopback, d->port(2), kIoMs, &error);
+	ASSERT_TRUE(r.valid()) << error;
+	ASSERT_TRUE(SendAll(r.get(), "abc\n", kIoMs));
+	ASSERT_EQ(RecvExact(r.get(), &back, 4, kIoMs), RecvStatus::kOk);
+	r.Reset();
+
+	auto expect_counts = [&](const std::string &when) {
+		HttpAnswer a;
+		std::string problems;
+		bool settled = WaitUntil(
+		    [&] {
+			    a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+			    return Sample(a.body, "echod_listener_bytes_out_total{" + tcp) == 300 &&
+				   Sample(a.body, "echod_listener_bytes_out_total{" + rev) == 4;
+		    },
+		    kIoMs, 50);
+		EXPECT_TRUE(settled) << when << "\n" << a.body;
+		std::map<std::string, double> m = ParseMetrics(a.body, &problems);
+		EXPECT_EQ(problems, "") << a.body;
+		EXPECT_EQ(Sample(a.body, "echod_listener_accepted_total{" + tcp), 3) << when;
+		EXPECT_EQ(Sample(a.body, "echod_listener_accepted_total{" + rev), 1) << when;
+		EXPECT_EQ(Sample(a.body, "echod_listener_accepted_total{" + udp), -1) << when;
+		EXPECT_EQ(Sample(a.body, "echod_listener_bytes_in_total{" + tcp), 300) << when;
+		EXPECT_EQ(Sample(a.body, "echod_listener_bytes_in_total{" + udp), 20) << when;
+		EXPECT_EQ(Sample(a.body, "echod_listener_bytes_out_total{" + udp), 20) << when;
+		EXPECT_EQ(Sample(a.body, "echod_listener_udp_in_total{" + udp), 2) << when;
+		EXPECT_EQ(Sample(a.body, "echod_listener_udp_out_total{" + udp), 2) << when;
+		EXPECT_EQ(Sample(a.body, "echod_listener_udp_in_total{" + tcp), -1) << when;
+		// The listeners' shares add up to the workers' totals.
+		EXPECT_EQ(m["echod_listener_accepted_total"], m["echod_accepted_total"]) << when;
+		EXPECT_EQ(m["echod_listener_bytes_in_total"], m["echod_bytes_in_total"]) << when;
+		EXPECT_EQ(m["echod_listener_bytes_out_total"], m["echod_bytes_out_total"]) << when;
+		EXPECT_EQ(m["echod_listener_udp_in_total"], m["echod_udp_in_total"]) << when;
+	};
+	expect_counts("before a worker dies");
+	std::vector<pid_t> workers = d->Workers();
+	ASSERT_EQ(workers.size(), 2u);
+	kill(workers[0], SIGKILL);
+	kill(workers[1], SIGKILL);
+	ASSERT_TRUE(WaitUntil(
+	    [&] {
+		    std::vector<pid_t> now = d->Workers();
+		    return now.size() == 2 && now[0] != workers[0] && now[0] != workers[1] &&
+			   now[1] != workers[0] && now[1] != workers[1];
+	    },
+	    kIoMs));
+	expect_counts("after both workers were replaced");
 }
 
 TEST_P(MetricsTest, BuildInfoAndProcessSeries)

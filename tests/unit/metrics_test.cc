@@ -334,3 +334,66 @@ TEST(MetricsProc, ThisProcess)
 }
 
 } // namespace
+
+namespace
+{
+
+metrics_listener Listener(const char *name, const char *service, int udp,
+			  std::vector<uint64_t> v)
+{
+	metrics_listener l = {};
+	snprintf(l.name, sizeof(l.name), "%s", name);
+	l.service = service;
+	l.udp = udp;
+	for (size_t i = 0; i < v.size() && i < LSTAT_COUNT; i++)
+		l.v[i] = v[i];
+	return l;
+}
+
+TEST(MetricsRender, PerListenerFamilies)
+{
+	uint64_t per[1][STAT_COUNT] = {};
+	metrics_listener ls[] = {
+	    Listener("tcp 127.0.0.1:7", "echo", 0, {3, 300, 300, 0, 0}),
+	    Listener("udp [::1]:7", "echo", 1, {0, 20, 20, 2, 2}),
+	    Listener("tcp \"odd\\name\"", "reverse", 0, {1, 4, 4, 0, 0}),
+	};
+	metrics_snapshot s = Snapshot(per, 1);
+	s.listeners = ls;
+	s.nlisteners = 3;
+	Rendered r = Render(s);
+	EXPECT_EQ(r.problems, "") << r.body;
+	// accepted: TCP listeners only; datagrams: UDP only; bytes: every listener.
+	EXPECT_EQ(r.families["echod_listener_accepted_total"].samples,
+		  (std::vector<std::string>{
+		      "echod_listener_accepted_total{listener=\"tcp 127.0.0.1:7\",service=\"echo\"} 3",
+		      "echod_listener_accepted_total{listener=\"tcp \\\"odd\\\\name\\\"\","
+		      "service=\"reverse\"} 1"}));
+	EXPECT_EQ(r.families["echod_listener_udp_in_total"].samples,
+		  (std::vector<std::string>{
+		      "echod_listener_udp_in_total{listener=\"udp [::1]:7\",service=\"echo\"} 2"}));
+	EXPECT_EQ(r.families["echod_listener_bytes_in_total"].samples.size(), 3u);
+	EXPECT_EQ(r.families["echod_listener_bytes_out_total"].type, "counter");
+}
+
+TEST(MetricsRender, NoFamilyWithoutASample)
+{
+	uint64_t per[1][STAT_COUNT] = {};
+	metrics_listener ls[] = {Listener("tcp 127.0.0.1:7", "echo", 0, {})};
+	metrics_snapshot s = Snapshot(per, 1);
+	s.listeners = ls;
+	s.nlisteners = 1;
+	Rendered r = Render(s);
+	EXPECT_EQ(r.problems, "") << r.body;
+	EXPECT_EQ(r.families.count("echod_listener_udp_in_total"), 0u);
+	EXPECT_EQ(r.families.count("echod_listener_accepted_total"), 1u);
+	// The shared last row ("other") may hold both kinds: every family shows it.
+	ls[0] = Listener("other", "", 0, {});
+	r = Render(s);
+	EXPECT_EQ(r.problems, "") << r.body;
+	EXPECT_EQ(r.families["echod_listener_udp_in_total"].samples,
+		  (std::vector<std::string>{
+		      "echod_listener_udp_in_total{listener=\"other\",service=\"\"} 0"}));
+}
+
+} // namespace

@@ -200,7 +200,7 @@ class SvcConn : public ::testing::Test
 	}
 	svc_conn *Accept(enum listen_service service)
 	{
-		svc_conn *c = svc_accept(&set, sv[0], nullptr, service, 1000);
+		svc_conn *c = svc_accept(&set, sv[0], 0, nullptr, service, 1000);
 		EXPECT_NE(c, nullptr);
 		return c;
 	}
@@ -275,7 +275,7 @@ TEST_F(SvcConn, ChargenStopsAtAFullSocketAndResumesWithoutAGap)
 
 TEST_F(SvcConn, DaytimeSendsItsLineAndKeepsNothing)
 {
-	EXPECT_EQ(svc_accept(&set, sv[0], nullptr, SERVICE_DAYTIME, 1000), nullptr);
+	EXPECT_EQ(svc_accept(&set, sv[0], 0, nullptr, SERVICE_DAYTIME, 1000), nullptr);
 	std::string line = Drain();
 	EXPECT_NE(line.find("-UTC\r\n"), std::string::npos) << line;
 	EXPECT_EQ(slot.c[STAT_closed_eof], 1u);
