@@ -26,13 +26,19 @@ namespace
 
 constexpr int kIoMs = 5000;
 
+// Waits on the daemon stretch under a wrapper (ECHOD_TEST_TIMEOUT_SCALE, valgrind).
+int IoMs()
+{
+	return Scaled(kIoMs);
+}
+
 using MetricsTest = BackendTest;
 ECHOD_INSTANTIATE_BACKENDS(MetricsTest);
 
 // The metrics port from "metrics on http://127.0.0.1:PORT/metrics", or -1.
 int MetricsPort(const Daemon &d)
 {
-	if (!d.WaitForLog("metrics on http://127.0.0.1:", kIoMs))
+	if (!d.WaitForLog("metrics on http://127.0.0.1:", IoMs()))
 		return -1;
 	std::smatch m;
 	std::string log = d.Log();
@@ -87,7 +93,7 @@ TEST_P(MetricsTest, FormatAndValuesAfterKnownTraffic)
 	const std::string msg = RandomBytes(3000, 7);
 	std::string error;
 	for (int i = 0; i < conns; i++)
-		ASSERT_TRUE(ConnectAndEcho(kLoopback, d->port(), msg, kIoMs, &error)) << error;
+		ASSERT_TRUE(ConnectAndEcho(kLoopback, d->port(), msg, IoMs(), &error)) << error;
 
 	std::map<std::string, double> m;
 	HttpAnswer a;
@@ -95,7 +101,7 @@ TEST_P(MetricsTest, FormatAndValuesAfterKnownTraffic)
 	// The closes are counted once echod has seen them: poll a little.
 	bool settled = WaitUntil(
 	    [&] {
-		    a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+		    a = HttpSplit(HttpGet(mport, "/metrics", IoMs(), &error));
 		    if (!a.complete)
 			    return false;
 		    problems.clear();
@@ -152,18 +158,18 @@ TEST_P(MetricsTest, PerListenerCounters)
 				"\",service=\"reverse\"}";
 	std::string error, back;
 	for (int i = 0; i < 3; i++)
-		ASSERT_TRUE(ConnectAndEcho(kLoopback, d->port(0), std::string(100, 'x'), kIoMs, &error))
+		ASSERT_TRUE(ConnectAndEcho(kLoopback, d->port(0), std::string(100, 'x'), IoMs(), &error))
 		    << error;
 	Fd u = UdpSocket(kLoopback, 0, &error);
 	ASSERT_TRUE(u.valid()) << error;
 	for (int i = 0; i < 2; i++) {
 		ASSERT_TRUE(UdpSendTo(u.get(), kLoopback, d->port(1), std::string(10, 'u')));
-		ASSERT_EQ(UdpRecv(u.get(), &back, kIoMs), RecvStatus::kOk);
+		ASSERT_EQ(UdpRecv(u.get(), &back, IoMs()), RecvStatus::kOk);
 	}
-	Fd r = Connect(kLoopback, d->port(2), kIoMs, &error);
+	Fd r = Connect(kLoopback, d->port(2), IoMs(), &error);
 	ASSERT_TRUE(r.valid()) << error;
-	ASSERT_TRUE(SendAll(r.get(), "abc\n", kIoMs));
-	ASSERT_EQ(RecvExact(r.get(), &back, 4, kIoMs), RecvStatus::kOk);
+	ASSERT_TRUE(SendAll(r.get(), "abc\n", IoMs()));
+	ASSERT_EQ(RecvExact(r.get(), &back, 4, IoMs()), RecvStatus::kOk);
 	r.Reset();
 
 	auto expect_counts = [&](const std::string &when) {
@@ -171,11 +177,11 @@ TEST_P(MetricsTest, PerListenerCounters)
 		std::string problems;
 		bool settled = WaitUntil(
 		    [&] {
-			    a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+			    a = HttpSplit(HttpGet(mport, "/metrics", IoMs(), &error));
 			    return Sample(a.body, "echod_listener_bytes_out_total{" + tcp) == 300 &&
 				   Sample(a.body, "echod_listener_bytes_out_total{" + rev) == 4;
 		    },
-		    kIoMs, 50);
+		    IoMs(), 50);
 		EXPECT_TRUE(settled) << when << "\n" << a.body;
 		std::map<std::string, double> m = ParseMetrics(a.body, &problems);
 		EXPECT_EQ(problems, "") << a.body;
@@ -205,7 +211,7 @@ TEST_P(MetricsTest, PerListenerCounters)
 		    return now.size() == 2 && now[0] != workers[0] && now[0] != workers[1] &&
 			   now[1] != workers[0] && now[1] != workers[1];
 	    },
-	    kIoMs));
+	    IoMs()));
 	expect_counts("after both workers were replaced");
 }
 
@@ -216,7 +222,7 @@ TEST_P(MetricsTest, BuildInfoAndProcessSeries)
 	int mport = MetricsPort(*d);
 	ASSERT_GT(mport, 0) << d->Log();
 	std::string error, problems;
-	HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+	HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", IoMs(), &error));
 	ASSERT_TRUE(a.complete) << error;
 	std::map<std::string, double> m = ParseMetrics(a.body, &problems);
 	EXPECT_EQ(problems, "") << a.body;
@@ -246,8 +252,8 @@ TEST_P(MetricsTest, BuildInfoAndProcessSeries)
 	ASSERT_EQ(workers.size(), 2u);
 	kill(workers[0], SIGKILL);
 	ASSERT_TRUE(WaitUntil([&] { return d->Workers().size() == 2 && d->Workers() != workers; },
-			      kIoMs));
-	a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+			      IoMs()));
+	a = HttpSplit(HttpGet(mport, "/metrics", IoMs(), &error));
 	m = ParseMetrics(a.body, &problems);
 	EXPECT_GE(m["process_cpu_seconds_total"], cpu) << a.body;
 }
@@ -260,7 +266,7 @@ TEST_P(MetricsTest, HeadAndShortErrorAnswers)
 	ASSERT_GT(mport, 0) << d->Log();
 	std::string error;
 
-	HttpAnswer head = HttpSplit(HttpRequest(mport, "HEAD", "/metrics", kIoMs, &error));
+	HttpAnswer head = HttpSplit(HttpRequest(mport, "HEAD", "/metrics", IoMs(), &error));
 	ASSERT_TRUE(head.complete) << error;
 	EXPECT_EQ(head.status, "HTTP/1.0 200 OK");
 	EXPECT_EQ(head.body, "");
@@ -279,7 +285,7 @@ TEST_P(MetricsTest, HeadAndShortErrorAnswers)
 	    {"\x16\x03\x01\x00\x05hello", "HTTP/1.0 400 Bad Request"},
 	};
 	for (const Case &c : cases) {
-		HttpAnswer a = HttpSplit(HttpRaw(mport, c.request, kIoMs, &error));
+		HttpAnswer a = HttpSplit(HttpRaw(mport, c.request, IoMs(), &error));
 		ASSERT_TRUE(a.complete) << c.request << ": " << error;
 		EXPECT_EQ(a.status, c.status) << c.request;
 		EXPECT_FALSE(a.body.empty()) << c.request;
@@ -300,14 +306,14 @@ TEST_P(MetricsTest, RequestInPiecesIsAnswered)
 	int mport = MetricsPort(*d);
 	ASSERT_GT(mport, 0) << d->Log();
 	std::string error;
-	Fd fd = Connect(kLoopback, mport, kIoMs, &error);
+	Fd fd = Connect(kLoopback, mport, IoMs(), &error);
 	ASSERT_TRUE(fd.valid()) << error;
 	for (const char *piece : {"GE", "T /met", "rics HTTP/1.1\r", "\nHost: x\r\n", "\r\n"}) {
-		ASSERT_TRUE(SendAll(fd.get(), piece, kIoMs));
+		ASSERT_TRUE(SendAll(fd.get(), piece, IoMs()));
 		usleep(20 * 1000);
 	}
 	std::string head;
-	ASSERT_EQ(RecvExact(fd.get(), &head, 17, kIoMs), RecvStatus::kOk);
+	ASSERT_EQ(RecvExact(fd.get(), &head, 17, IoMs()), RecvStatus::kOk);
 	EXPECT_EQ(head, "HTTP/1.0 200 OK\r\n");
 }
 
@@ -324,21 +330,21 @@ TEST_P(MetricsTest, HalfSentRequestsAndGarbageCannotHoldEverySlot)
 	const char *partial[] = {"", "GET /metr", "GET /metrics HTTP/1.1\r\nHost: x\r\n", "AAAAAA"};
 	std::vector<Fd> hogs;
 	for (int i = 0; i < 64; i++) {
-		Fd fd = Connect(kLoopback, mport, kIoMs, &error);
+		Fd fd = Connect(kLoopback, mport, IoMs(), &error);
 		ASSERT_TRUE(fd.valid()) << i << ": " << error;
-		ASSERT_TRUE(SendAll(fd.get(), partial[i % 4], kIoMs));
+		ASSERT_TRUE(SendAll(fd.get(), partial[i % 4], IoMs()));
 		hogs.push_back(std::move(fd));
 	}
 	for (int round = 0; round < 3; round++) {
-		HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+		HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", IoMs(), &error));
 		ASSERT_TRUE(a.complete) << "round " << round << ": " << error;
 		EXPECT_EQ(a.status, "HTTP/1.0 200 OK");
 		EXPECT_NE(a.body.find("echod_workers 1\n"), std::string::npos);
 	}
 	// The newest hog still holds a slot until its request deadline: then it goes.
-	EXPECT_TRUE(WaitPeerGone(hogs.back().get(), 4 * kIoMs));
+	EXPECT_TRUE(WaitPeerGone(hogs.back().get(), 4 * IoMs()));
 	// And the endpoint still answers afterwards.
-	HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", kIoMs, &error));
+	HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", IoMs(), &error));
 	EXPECT_EQ(a.status, "HTTP/1.0 200 OK") << error;
 }
 
