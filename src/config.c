@@ -226,8 +226,9 @@ static int check_user(const char *value, char *why, size_t whylen)
  * verbose and quiet, one setting under two names. On the command line each -v adds
  * a level (debug, 2, is the most) and -q means warnings and errors; in the file
  * "verbose" is a boolean or 2 (debug: what -t prints for -vv) and "quiet" a boolean,
- * the later line winning. Both at once, from wherever, is refused: which one the
- * user meant cannot be guessed.
+ * the later line winning. Both at once within one source is refused: which one the
+ * user meant cannot be guessed. Across sources the command line wins, as for every
+ * setting: its first -v or -q replaces what the file said (walk_args).
  */
 static int set_verbosity(struct config *cfg, int verbose, const char *value, int from_file,
 			 char *why, size_t whylen)
@@ -248,13 +249,12 @@ static int set_verbosity(struct config *cfg, int verbose, const char *value, int
 		return 0;
 	}
 	if (verbose ? cfg->verbosity < 0 : cfg->verbosity > 0) {
-		if (from_file) /* the file is read before the command line */
+		if (from_file)
 			snprintf(why, whylen, "cannot be combined with '%s = true' above",
 				 verbose ? "quiet" : "verbose");
 		else
-			snprintf(why, whylen, "cannot be combined with %s or '%s = true' in the "
-				 "config file", verbose ? "-q/--quiet" : "-v/--verbose",
-				 verbose ? "quiet" : "verbose");
+			snprintf(why, whylen, "cannot be combined with %s",
+				 verbose ? "-q/--quiet" : "-v/--verbose");
 		return -1;
 	}
 	if (!verbose)
@@ -463,10 +463,31 @@ static int load_file(struct config *cfg, const char *path, struct config_error *
  * broken file never hides --help); with apply == 1 it sets every option, the first
  * --listen replacing the file's listeners.
  */
+/*
+ * One value from the command line. The command line replaces the file's listeners
+ * and its verbose/quiet as a whole (the first --listen, -v or -q clears them) rather
+ * than adding to them.
+ */
+static int set_arg(struct config *cfg, const struct option_def *o, const char *value,
+		   unsigned *replaced, char *why, size_t whylen)
+{
+	enum { LISTEN_REPLACED = 1, VERBOSITY_REPLACED = 2 };
+
+	if (o->type == OPT_LISTEN && !(*replaced & LISTEN_REPLACED)) {
+		cfg->nlisten = 0;
+		*replaced |= LISTEN_REPLACED;
+	}
+	if ((o->type == OPT_VERBOSE || o->type == OPT_QUIET) && !(*replaced & VERBOSITY_REPLACED)) {
+		cfg->verbosity = 0;
+		*replaced |= VERBOSITY_REPLACED;
+	}
+	return set_value(cfg, o, value, 0, why, whylen);
+}
+
 static int walk_args(struct config *cfg, int argc, char *const argv[], int apply,
 		     struct config_error *err)
 {
-	int listen_replaced = 0;
+	unsigned replaced = 0; /* set_arg's bits */
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *value = NULL;
@@ -508,7 +529,7 @@ static int walk_args(struct config *cfg, int argc, char *const argv[], int apply
 				for (; o != NULL && !takes_value(o) && *p != '\0';
 				     o = find_short(*++p))
 					if ((apply || o->type == OPT_ACTION) &&
-					    set_value(cfg, o, "", 0, why, sizeof(why)) < 0)
+					    set_arg(cfg, o, "", &replaced, why, sizeof(why)) < 0)
 						return set_error(err, EXIT_USAGE, "--%s: %s",
 								 o->name, why);
 				if (*p == '\0')
@@ -527,12 +548,8 @@ static int walk_args(struct config *cfg, int argc, char *const argv[], int apply
 		}
 		if (!apply && o->type != OPT_ACTION && o->off != F(config_file))
 			continue;
-		if (apply && o->type == OPT_LISTEN && !listen_replaced) {
-			cfg->nlisten = 0;
-			listen_replaced = 1;
-		}
 		snprintf(label, sizeof(label), "--%s", o->name);
-		if (set_value(cfg, o, value ? value : "", 0, why, sizeof(why)) < 0)
+		if (set_arg(cfg, o, value ? value : "", &replaced, why, sizeof(why)) < 0)
 			return set_error(err, EXIT_USAGE, "%s: %s", label, why);
 	}
 	return 0;

@@ -295,20 +295,23 @@ TEST(ConfigArgs, VerboseWithQuietIs64)
 	EXPECT_TRUE(Load({"-q", "-v"}).Says("--verbose: cannot be combined with -q/--quiet"));
 }
 
-// From the file and the command line together too (64: the command line completes
-// the conflict); a file setting turned off again frees the other.
-TEST(ConfigFile, VerboseWithQuietAcrossFileAndCommandLine)
+// Across the file and the command line, the command line wins as for every setting:
+// its first -v or -q replaces the file's verbose/quiet. A file setting turned off
+// again frees the other.
+TEST(ConfigFile, VerboseOrQuietOnTheCommandLineReplacesTheFiles)
 {
 	TempFile verbose("verbose = yes\n"), quiet("quiet = on\n"),
 	    off("verbose = true\nverbose = false\n");
 
-	Loaded l = Load({"--config=" + verbose.path(), "-q"});
-	EXPECT_EQ(l.rc, EXIT_USAGE) << l.err.msg;
-	EXPECT_TRUE(l.Says("'verbose = true' in the config file")) << l.err.msg;
-	EXPECT_EQ(Load({"-v", "--config=" + quiet.path()}).rc, EXIT_USAGE);
-	EXPECT_EQ(Load({"--config=" + verbose.path(), "-v"}).cfg.verbosity, 2);
+	EXPECT_EQ(Load({"--config=" + verbose.path(), "-q"}).cfg.verbosity, -1);
+	EXPECT_EQ(Load({"-v", "--config=" + quiet.path()}).cfg.verbosity, 1);
+	EXPECT_EQ(Load({"--config=" + verbose.path(), "-v"}).cfg.verbosity, 1);
+	EXPECT_EQ(Load({"--config=" + verbose.path()}).cfg.verbosity, 1);
 	EXPECT_EQ(Load({"--config=" + quiet.path(), "-q"}).cfg.verbosity, -1);
 	EXPECT_EQ(Load({"--config=" + off.path(), "-q"}).cfg.verbosity, -1);
+	Loaded both = Load({"--config=" + verbose.path(), "-q", "-v"});
+	EXPECT_EQ(both.rc, EXIT_USAGE) << "both on the command line";
+	EXPECT_TRUE(both.Says("--verbose: cannot be combined with -q/--quiet")) << both.err.msg;
 }
 
 class BoolSpelling : public ::testing::TestWithParam<std::pair<const char *, int>>
