@@ -82,29 +82,79 @@ void svc_chargen(uint32_t *pos, char *out, size_t len)
 
 /* ---- reverse ---- */
 
-static char *put_reversed(char *out, const char *s, size_t n)
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong form, no
+ * surrogate, nothing above U+10FFFF), 0 when there is none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-	for (size_t i = n; i > 0; i--)
-		*out++ = s[i - 1];
-	return out;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0; /* a continuation byte, C0, C1 (overlong) or F5 to FF */
+	if (s[0] == 0xe0)
+		lo = 0xa0; /* below: overlong */
+	else if (s[0] == 0xed)
+		hi = 0x9f; /* above: surrogates */
+	else if (s[0] == 0xf0)
+		lo = 0x90; /* below: overlong */
+	else if (s[0] == 0xf4)
+		hi = 0x8f; /* above: over U+10FFFF */
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
 }
 
-/* The line a||b (its newline already cut off), reversed; a final '\r' stays last. */
-static char *put_line(char *out, const char *a, size_t alen, const char *b, size_t blen,
-		      const char *nl)
+void svc_reverse_text(const char *s, size_t n, char *out)
 {
-	int cr = blen > 0 ? b[blen - 1] == '\r' : alen > 0 && a[alen - 1] == '\r';
+	size_t i, k;
 
-	if (cr && blen > 0)
-		blen--;
-	else if (cr)
-		alen--;
-	out = put_reversed(out, b, blen);
-	out = put_reversed(out, a, alen);
+	for (i = 0; i < n; i += k) {
+		k = utf8_len((const unsigned char *)s + i, n - i);
+		if (k == 0)
+			break;
+		memcpy(out + n - i - k, s + i, k);
+	}
+	if (i == n)
+		return;
+	for (i = 0; i < n; i++) /* not UTF-8: byte by byte */
+		out[n - 1 - i] = s[i];
+}
+
+/* The line held in l followed by b (its newline already cut off), reversed into out;
+ * a final '\r' stays last. The line is made whole in l->buf first, so a character
+ * split between two reads is reversed as one. Empties l. */
+static char *put_line(char *out, struct svc_line *l, const char *b, size_t blen, int nl)
+{
+	const char *s = b;
+	size_t n = blen;
+	int cr;
+
+	if (l->len > 0) {
+		if (blen > 0)
+			memcpy(l->buf + l->len, b, blen); /* fits: checked by the caller */
+		s = l->buf;
+		n = l->len + blen;
+	}
+	cr = n > 0 && s[n - 1] == '\r';
+	n -= (size_t)cr;
+	svc_reverse_text(s, n, out);
+	out += n;
 	if (cr)
 		*out++ = '\r';
-	if (nl != NULL)
+	if (nl)
 		*out++ = '\n';
+	l->len = 0;
 	return out;
 }
 
@@ -124,8 +174,7 @@ ssize_t svc_reverse_feed(struct svc_line *l, const char *in, size_t n, char *out
 			l->len += (uint32_t)seg;
 			break;
 		}
-		o = put_line(o, l->buf, l->len, in + i, seg, nl);
-		l->len = 0;
+		o = put_line(o, l, in + i, seg, 1);
 		i += seg + 1;
 	}
 	return o - out;
@@ -133,10 +182,7 @@ ssize_t svc_reverse_feed(struct svc_line *l, const char *in, size_t n, char *out
 
 size_t svc_reverse_flush(struct svc_line *l, char *out)
 {
-	size_t n = (size_t)(put_line(out, l->buf, l->len, NULL, 0, NULL) - out);
-
-	l->len = 0;
-	return n;
+	return (size_t)(put_line(out, l, NULL, 0, 0) - out);
 }
 
 /* ---- UDP ---- */

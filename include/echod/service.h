@@ -8,7 +8,8 @@
  *                      piles up); what the peer sends is dropped. UDP: 6 lines
  *                      (444 bytes) per datagram, behind the UDP guard.
  *   reverse            TCP only: each newline-terminated line comes back reversed
- *                      (a "\r\n" or "\n" ending stays at the end). A line longer than
+ *                      (a "\r\n" or "\n" ending stays at the end): by characters
+ *                      when the line is valid UTF-8, by bytes otherwise. A line longer than
  *                      SVC_LINE_MAX bytes closes the connection (counted closed_error);
  *                      a last line without a newline is reversed when the peer closes.
  *
@@ -53,6 +54,10 @@ struct svc_line {
 	uint32_t len;
 };
 
+/* s[0, n) reversed into out (n bytes): by code points when s is well-formed UTF-8
+ * (RFC 3629: ASCII, and no overlong form, surrogate or code point over U+10FFFF), so
+ * "h\xc3\xa9" gives "\xc3\xa9h"; byte by byte otherwise. */
+void svc_reverse_text(const char *s, size_t n, char *out);
 /* Feeds n bytes: every complete line goes to out reversed, the partial rest stays in
  * l. out must hold n + l->len bytes. Returns the bytes written to out, or -1 when a
  * line grew to SVC_LINE_MAX bytes without its newline. */
