@@ -61,8 +61,8 @@ static size_t put_uint(char *out, size_t n, size_t cap, unsigned long v)
 static void sandbox_sigsys(int sig, siginfo_t *si, void *uctx)
 {
 	static const char tail[] = " not in the allow-list\n";
-	char line[sizeof(trap_prefix) + 64];
-	size_t n = 0;
+	char line[LOG_TIME_LEN + 2 + sizeof(trap_prefix) + 64];
+	size_t n = log_stamp(line, sizeof(line));
 	ssize_t rc;
 
 	(void)uctx;

@@ -455,9 +455,13 @@ TEST(SdJournalTest, PrefixesOnlyWhenStderrIsTheJournal)
 	plain.Signal(SIGTERM);
 	EXPECT_EQ(plain.WaitExit(kStartTimeoutMs), std::optional<int>(0));
 	plain.Stop(0);
+	// ... each with its own UTC timestamp, as the journal would not add one.
 	std::istringstream plain_lines(plain.Stderr());
 	while (std::getline(plain_lines, line))
-		EXPECT_EQ(line.rfind("echod: ", 0), 0u) << line;
+		EXPECT_TRUE(std::regex_match(
+		    line, std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+				     "echod: .*")))
+		    << line;
 	EXPECT_EQ(LinesWith(plain.Stderr(), "echod: listening on").size(), 1u) << plain.Stderr();
 }
 
