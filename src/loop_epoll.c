@@ -257,6 +257,18 @@ static void ep_drain_start(struct epoll_loop *lp)
 	log_info("draining %lu connections", lp->echo.nconns);
 }
 
+static void ep_signal(struct epoll_loop *lp, int what)
+{
+	if (what == WORKER_SIG_NONE)
+		return;
+	ep_drain_start(lp);
+	/* Stop now: the drain's deadline is this turn's end (ep_timers closes the rest). */
+	if (what == WORKER_SIG_STOP && lp->drain_deadline > lp->now) {
+		log_info("stopping now: closing %lu connections", lp->echo.nconns);
+		lp->drain_deadline = lp->now;
+	}
+}
+
 static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
 {
 	int kind = *(int *)ev->data.ptr;
@@ -270,8 +282,7 @@ static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
 			ep_accept(lp, ev->data.ptr);
 		break;
 	case EV_SIGNAL:
-		if (worker_signal(lp->w))
-			ep_drain_start(lp);
+		ep_signal(lp, worker_signal(lp->w));
 		break;
 	case EV_UDP: /* level-triggered: a budget left unfinished is reported again */
 		udp_serve(&lp->udp, ev->data.ptr, lp->now);

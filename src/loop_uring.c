@@ -888,10 +888,18 @@ static void ur_drain_start(struct uring_loop *lp)
 
 static void on_signal(struct uring_loop *lp, struct io_uring_cqe *cqe)
 {
+	int what;
+
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		lp->sig_armed = 0;
-	if (worker_signal(lp->w))
+	what = worker_signal(lp->w);
+	if (what != WORKER_SIG_NONE)
 		ur_drain_start(lp);
+	/* Stop now: the drain's deadline is this turn's end (ur_timers closes the rest). */
+	if (what == WORKER_SIG_STOP && lp->drain_deadline > lp->now) {
+		log_info("stopping now: closing %lu connections", lp->nconns);
+		lp->drain_deadline = lp->now;
+	}
 	if (lp->sig_armed)
 		return;
 	if (cqe->res < 0 && cqe->res != -ECANCELED) {

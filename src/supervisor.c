@@ -38,6 +38,7 @@
 #define SV_QUICK_DEATH_MS 1000    /* dying sooner than this counts as failing to start */
 #define SV_ROLL_WAIT_MS   10000   /* a new worker not ready by then: go on anyway */
 #define SV_KILL_GRACE_MS  5000    /* after drain-timeout, SIGKILL what is left */
+#define SV_STOP_NOW_MS    2000    /* after a stop now, SIGKILL what is left */
 #define SV_STATUS_MS      2000    /* STATUS= to systemd */
 #define SV_STALE_MS       (3 * WORKER_HEARTBEAT_MS) /* a worker silent longer is hung */
 #define SV_STUCK_MS       (5 * WORKER_HEARTBEAT_MS) /* ... and killed, then replaced */
@@ -74,7 +75,7 @@ struct supervisor {
 	uint64_t now;
 	uint64_t awake_since;     /* the supervisor itself was last stopped until then */
 	int ready_logged;
-	int stopping;
+	int stopping;             /* 1: draining, 2: stopping now */
 	uint64_t stop_deadline;
 	int rolling, reload_pending;
 	unsigned roll_slot;
@@ -414,6 +415,25 @@ static void sv_stop(struct supervisor *sv)
 	sv_signal_slot(sv, (unsigned)-1, -1, SIGTERM);
 }
 
+/* A second TERM/INT during the drain: every worker closes everything and exits now. */
+static void sv_stop_now(struct supervisor *sv)
+{
+	uint64_t deadline = sv->now + SV_STOP_NOW_MS;
+	union sigval none = {0};
+
+	if (sv->stopping != 1)
+		return;
+	sv->stopping = 2;
+	if (deadline < sv->stop_deadline)
+		sv->stop_deadline = deadline;
+	log_msg(LOG_LVL_NOTICE, "stopping now: closing every connection");
+	sd_notify_state("STATUS=stopping now");
+	for (unsigned idx = 0; idx < sv->nprocs; idx++)
+		if (sv->procs[idx].pid != 0 && sigqueue(sv->procs[idx].pid, WORKER_STOP_SIGNAL, none) < 0 &&
+		    errno != ESRCH)
+			log_warn("sigqueue(worker %u)", sv->procs[idx].lslot);
+}
+
 static int same_listeners(const struct config *a, const struct config *b)
 {
 	return a->nlisten == b->nlisten &&
@@ -523,7 +543,10 @@ static void sv_handle(struct supervisor *sv, int sig)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
-		sv_stop(sv);
+		if (sv->stopping)
+			sv_stop_now(sv);
+		else
+			sv_stop(sv);
 		break;
 	case SIGHUP:
 		if (!sv->stopping)
@@ -824,8 +847,12 @@ int supervisor_run(const struct config *cfg, int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGCHLD);
+	/* Blocked, not read here: a worker inherits the mask, so a stop now that comes
+	 * before it has its own signalfd waits for it instead of killing it. */
+	sigaddset(&mask, WORKER_STOP_SIGNAL);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		fatalx(EXIT_OSERR, "sigprocmask: %s", strerror(errno));
+	sigdelset(&mask, WORKER_STOP_SIGNAL);
 	sv.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sv.sigfd < 0)
 		fatalx(EXIT_OSERR, "signalfd: %s", strerror(errno));

@@ -26,6 +26,7 @@ static int worker_signals(struct worker *w)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);  /* the supervisor's business, also when sent to the group */
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, WORKER_STOP_SIGNAL);
 	if (sigprocmask(SIG_SETMASK, &mask, NULL) < 0)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
@@ -37,15 +38,18 @@ static int worker_signals(struct worker *w)
 int worker_signal(struct worker *w)
 {
 	struct signalfd_siginfo si;
-	int drain = 0;
+	int what = WORKER_SIG_NONE;
 	ssize_t n;
 
-	while ((n = read(w->sigfd, &si, sizeof(si))) == (ssize_t)sizeof(si))
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-			drain = 1;
+	while ((n = read(w->sigfd, &si, sizeof(si))) == (ssize_t)sizeof(si)) {
+		if ((int)si.ssi_signo == WORKER_STOP_SIGNAL)
+			what = WORKER_SIG_STOP;
+		else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && what == WORKER_SIG_NONE)
+			what = WORKER_SIG_DRAIN;
+	}
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		log_warn("signalfd read");
-	return drain;
+	return what;
 }
 
 /* The admission of every TCP connection; banner: echo's greeting line, if any. */

@@ -6,6 +6,7 @@
 #define ECHOD_WORKER_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -17,6 +18,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The supervisor's "stop now" to a worker (the second TERM/INT during a drain):
+ * close every connection and exit. A real-time signal queues, so it cannot merge with
+ * the TERM of the drain, and nobody sends it by mistake. TERM/INT themselves only
+ * drain, however often they come: ^C reaches every process of the group. */
+#define WORKER_STOP_SIGNAL (SIGRTMIN + 1)
+
+/* What worker_signal saw. */
+enum { WORKER_SIG_NONE, WORKER_SIG_DRAIN, WORKER_SIG_STOP };
 
 /* A worker's loop turns at least this often, writing its heartbeat. */
 #define WORKER_HEARTBEAT_MS 1000
@@ -34,7 +44,7 @@ struct worker {
 	const struct listen_spec *listen_specs; /* per listener: protocol and service */
 	unsigned nlisten;
 	int shared_listeners;        /* sockets shared by all workers: EPOLLEXCLUSIVE */
-	int sigfd;                   /* TERM/INT: drain */
+	int sigfd;                   /* TERM/INT: drain; WORKER_STOP_SIGNAL: stop now */
 	pid_t supervisor;            /* exit when it is gone */
 	const char *banner;          /* "TEXT\r\n", or NULL */
 	size_t banner_len;
@@ -54,7 +64,8 @@ int worker_admit_plain(struct worker *w, int fd, unsigned listener, const struct
 		       struct limits_ticket *ticket);
 /* An admitted connection the backend has no memory for: gives back, counts, closes. */
 void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket);
-/* Reads the signalfd; returns 1 when the worker must drain and stop. */
+/* Reads the signalfd: WORKER_SIG_DRAIN when the worker must drain and stop,
+ * WORKER_SIG_STOP when it must close everything at once, else WORKER_SIG_NONE. */
 int worker_signal(struct worker *w);
 
 /* The backends. Each returns 0 once drained, or an exit status. */

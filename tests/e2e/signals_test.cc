@@ -1,7 +1,11 @@
-// Signals to the supervisor: TERM drains, HUP restarts the workers, USR1 logs
-// the counters, and a worker killed by anything is respawned.
+// Signals to the supervisor: TERM drains (a second TERM or INT stops at once),
+// HUP restarts the workers, USR1 logs the counters, and a worker killed by
+// anything is respawned.
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <atomic>
@@ -298,6 +302,63 @@ TEST_P(SignalsTest, TermDrainsStreamingConnectionsThenExitsZero)
 	std::optional<int> status = d->WaitExit(kTimeoutMs);
 	ASSERT_TRUE(status.has_value()) << "echod still running after the drain:\n" << d->Log();
 	EXPECT_EQ(*status, 0) << d->Log();
+}
+
+// True once fd reads EOF or a reset (bounded): echod closed the connection.
+bool ClosedByPeer(int fd, int timeout_ms)
+{
+	char buf[64];
+	return WaitUntil(
+	    [&] {
+		    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		    return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+	    },
+	    timeout_ms, 10);
+}
+
+// A second TERM or INT during the drain stops at once: the idle client that would
+// have held the drain for 60 s is closed, and echod exits 0.
+TEST_P(SignalsTest, SecondTermDuringDrainStopsAtOnce)
+{
+	Daemon *d = StartDaemon({"--drain-timeout=60"}, 2);
+	ASSERT_NE(d, nullptr);
+	std::string error;
+	Fd idle = Connect(kLoopback, d->port(), kTimeoutMs, &error);
+	ASSERT_TRUE(idle.valid() && EchoOnce(idle.get(), "hold\n", kTimeoutMs, &error)) << error;
+	ASSERT_TRUE(d->Signal(SIGTERM));
+	ASSERT_TRUE(d->WaitForLog("stopping: draining", kTimeoutMs)) << d->Log();
+	// The drain holds: the idle connection stays open.
+	EXPECT_FALSE(d->WaitExit(300).has_value()) << d->Log();
+	ASSERT_TRUE(d->Signal(SIGTERM));
+	std::optional<int> status = d->WaitExit(5000);
+	ASSERT_TRUE(status.has_value()) << "the second TERM did not stop echod:\n" << d->Log();
+	EXPECT_EQ(*status, 0) << d->Log();
+	EXPECT_TRUE(ClosedByPeer(idle.get(), kTimeoutMs));
+	EXPECT_NE(d->Log().find("stopping now"), std::string::npos) << d->Log();
+	EXPECT_EQ(d->Log().find("killed by signal"), std::string::npos) << d->Log();
+}
+
+// ^C twice: INT reaches the supervisor and every worker each time.
+TEST_P(SignalsTest, SecondIntToTheGroupStopsAtOnce)
+{
+	Daemon *d = StartDaemon({"--drain-timeout=60"}, 2);
+	ASSERT_NE(d, nullptr);
+	std::string error;
+	Fd idle = Connect(kLoopback, d->port(), kTimeoutMs, &error);
+	ASSERT_TRUE(idle.valid() && EchoOnce(idle.get(), "hold\n", kTimeoutMs, &error)) << error;
+	std::vector<pid_t> group = d->Workers();
+	group.push_back(d->pid());
+	for (pid_t p : group)
+		ASSERT_EQ(kill(p, SIGINT), 0);
+	ASSERT_TRUE(d->WaitForLog("stopping: draining", kTimeoutMs)) << d->Log();
+	// The first ^C only drains, though each worker got both INT and the TERM.
+	EXPECT_FALSE(d->WaitExit(300).has_value()) << d->Log();
+	for (pid_t p : group)
+		kill(p, SIGINT); // a worker may be gone already
+	std::optional<int> status = d->WaitExit(5000);
+	ASSERT_TRUE(status.has_value()) << "the second INT did not stop echod:\n" << d->Log();
+	EXPECT_EQ(*status, 0) << d->Log();
+	EXPECT_TRUE(ClosedByPeer(idle.get(), kTimeoutMs));
 }
 
 } // namespace
