@@ -234,6 +234,23 @@ static void sv_log_exit(const struct proc *p, const struct stats_slot *slot, int
 	log_msg(diag_exit_line(&e, line, sizeof(line)), "%s", line);
 }
 
+static void sv_reload(struct supervisor *sv);
+static void sv_status(struct supervisor *sv, const char *prefix);
+
+/* The rolling restart is over, done or aborted: systemd hears READY=1 after every
+ * RELOADING=1, whatever happened in between. */
+static void sv_roll_end(struct supervisor *sv, const char *how)
+{
+	sv->rolling = 0;
+	sv->roll_new = -1;
+	log_msg(LOG_LVL_NOTICE, "reload: %s", how);
+	sv_status(sv, "READY=1\n");
+	if (sv->reload_pending) {
+		sv->reload_pending = 0;
+		sv_reload(sv);
+	}
+}
+
 static void sv_reap(struct supervisor *sv)
 {
 	int status;
@@ -250,7 +267,7 @@ static void sv_reap(struct supervisor *sv)
 			if ((int)idx == sv->roll_new && sv->rolling) {
 				log_warnx("reload: the new worker %u died; keeping the old one",
 					  p.lslot);
-				sv->rolling = 0;
+				sv_roll_end(sv, "aborted");
 			} else if (!sv->stopping && !p.retiring) {
 				/* A hang is not a failure to start: no backoff for it. */
 				sv_schedule_respawn(sv, p.lslot,
@@ -498,13 +515,7 @@ static void sv_roll_step(struct supervisor *sv)
 	sv->roll_new = -1;
 	if (++sv->roll_slot < sv->cfg.workers)
 		return;
-	sv->rolling = 0;
-	log_msg(LOG_LVL_NOTICE, "reload: done");
-	sv_status(sv, "READY=1\n");
-	if (sv->reload_pending) {
-		sv->reload_pending = 0;
-		sv_reload(sv);
-	}
+	sv_roll_end(sv, "done");
 }
 
 static void sv_tick(struct supervisor *sv)

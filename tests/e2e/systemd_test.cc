@@ -8,13 +8,16 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -378,6 +381,89 @@ TEST_P(SdNotifyTest, ReadyStatusStoppingFromTheMainProcess)
 	std::optional<NotifySocket::Message> stopping = ns.WaitFor("STOPPING=1", kIoMs);
 	ASSERT_TRUE(stopping) << p.Stderr();
 	EXPECT_EQ(stopping->pid, p.pid());
+	EXPECT_EQ(p.WaitExit(kStartTimeoutMs), std::optional<int>(0)) << p.Stderr();
+}
+
+// Traces pid's next fork (the supervisor's, for the new worker of a HUP) and kills
+// the child before it runs a single instruction of its own: a new worker that dies
+// mid-reload, deterministically. Returns "" or what went wrong; *skip when ptrace is
+// not allowed here.
+std::string KillNextChild(pid_t pid, const std::function<void()> &trigger, bool *skip)
+{
+	*skip = false;
+	if (ptrace(PTRACE_SEIZE, pid, nullptr, (void *)(long)PTRACE_O_TRACEFORK) < 0) {
+		*skip = true;
+		return std::string("ptrace(PTRACE_SEIZE): ") + strerror(errno);
+	}
+	trigger();
+	std::string problem;
+	auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kIoMs);
+	int st = 0;
+	pid_t r = 0;
+	while ((r = waitpid(pid, &st, __WALL | WNOHANG)) == 0 &&
+	       std::chrono::steady_clock::now() < deadline)
+		usleep(1000);
+	unsigned long child = 0;
+	if (r != pid || !WIFSTOPPED(st) || (st >> 8) != (SIGTRAP | (PTRACE_EVENT_FORK << 8)))
+		problem = "no fork event from the supervisor (wait status " + std::to_string(st) + ")";
+	else if (ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &child) < 0 || child == 0)
+		problem = std::string("PTRACE_GETEVENTMSG: ") + strerror(errno);
+	if (child != 0) {
+		kill(pid_t(child), SIGKILL);
+		// Reaped by us as its tracer first; its parent, the supervisor, then sees it die.
+		while (waitpid(pid_t(child), &st, __WALL) < 0 && errno == EINTR)
+			;
+	}
+	if (ptrace(PTRACE_DETACH, pid, nullptr, nullptr) < 0 && problem.empty())
+		problem = std::string("PTRACE_DETACH: ") + strerror(errno);
+	return problem;
+}
+
+// A rolling restart whose new worker dies still ends with READY=1 after its
+// RELOADING=1 (systemd would otherwise show the service reloading for ever), the
+// old worker keeps serving, and the next HUP rolls as usual.
+TEST_P(SdNotifyTest, AbortedReloadStillSaysReady)
+{
+	NotifySocket ns;
+	std::string error;
+	ASSERT_TRUE(ns.Open(&error)) << error;
+	Process p;
+	ASSERT_TRUE(Launch(&p, {"-e", "NOTIFY_SOCKET=" + ns.path()},
+			   {"-b", backend(), "-w", "1", "-l", "127.0.0.1:0"}, &error))
+	    << error;
+	ASSERT_TRUE(ns.WaitFor("READY=1", kStartTimeoutMs)) << p.Stderr();
+	std::smatch port_match;
+	std::string log = p.Stderr();
+	ASSERT_TRUE(std::regex_search(log, port_match,
+				      std::regex("listening on tcp 127\\.0\\.0\\.1:([0-9]+) ")))
+	    << log;
+	int port = std::stoi(port_match[1]);
+	std::vector<pid_t> old = WorkersOf(p.pid());
+	ASSERT_EQ(old.size(), 1u) << p.Stderr();
+
+	bool skip = false;
+	std::string problem = KillNextChild(p.pid(), [&] { p.Signal(SIGHUP); }, &skip);
+	if (skip) {
+		p.Signal(SIGTERM);
+		p.WaitExit(kStartTimeoutMs);
+		GTEST_SKIP() << problem;
+	}
+	ASSERT_EQ(problem, "") << p.Stderr();
+	ASSERT_TRUE(ns.WaitFor("RELOADING=1", kIoMs)) << p.Stderr();
+	std::optional<NotifySocket::Message> ready = ns.WaitFor("READY=1", kIoMs);
+	ASSERT_TRUE(ready) << "RELOADING=1 without READY=1 after the new worker died:\n"
+			   << p.Stderr();
+	EXPECT_EQ(ready->pid, p.pid());
+	EXPECT_TRUE(p.WaitForStderr("reload: aborted", kIoMs)) << p.Stderr();
+	EXPECT_EQ(WorkersOf(p.pid()), old) << p.Stderr();
+	EXPECT_TRUE(ConnectAndEcho(kLoopback, port, "still here", kIoMs, &error)) << error;
+
+	// The next reload is a normal one.
+	p.Signal(SIGHUP);
+	ASSERT_TRUE(ns.WaitFor("RELOADING=1", kIoMs)) << p.Stderr();
+	ASSERT_TRUE(ns.WaitFor("READY=1", kIoMs)) << p.Stderr();
+	EXPECT_TRUE(p.WaitForStderr("reload: done", kIoMs)) << p.Stderr();
+	p.Signal(SIGTERM);
 	EXPECT_EQ(p.WaitExit(kStartTimeoutMs), std::optional<int>(0)) << p.Stderr();
 }
 
