@@ -255,6 +255,31 @@ static int probe_address(struct listener *l)
 	return 0;
 }
 
+static int is_v6_any(const struct listener *l)
+{
+	return l->addr.ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&l->addr)->sin6_addr);
+}
+
+/* What to do about a privileged port the kernel refused. */
+static const char *bind_hint(const struct listener *l, int err)
+{
+	uint16_t port = l->addr.ss_family == AF_INET6
+			    ? ntohs(((const struct sockaddr_in6 *)&l->addr)->sin6_port)
+			    : ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
+
+	if (err != -EACCES || port == 0 || port >= 1024)
+		return "";
+	return " (ports below 1024 need root or the CAP_NET_BIND_SERVICE capability, e.g. "
+	       "AmbientCapabilities=CAP_NET_BIND_SERVICE in a unit; or use a port of 1024 or "
+	       "more, or lower the sysctl net.ipv4.ip_unprivileged_port_start)";
+}
+
+const char *listen_stack_note(const struct listener *l)
+{
+	return l->v6only < 0 ? "" : l->v6only ? " (IPv6 only)" : " (dual-stack)";
+}
+
 static int open_listener(struct listener *l, unsigned nslots, int backlog, char *why,
 			 size_t whylen)
 {
@@ -277,8 +302,10 @@ static int open_listener(struct listener *l, unsigned nslots, int backlog, char 
 	}
 	net_format_addr((struct sockaddr *)&l->addr, l->addrlen, l->name + 4, sizeof(l->name) - 4);
 	memcpy(l->name, l->spec.proto == LISTEN_UDP ? "udp " : "tcp ", 4);
+	l->v6only = is_v6_any(l) ? !l->spec.any : -1;
 	if (rc < 0) {
-		snprintf(why, whylen, "cannot bind %s: %s", l->name, strerror(-rc));
+		snprintf(why, whylen, "cannot bind %s: %s%s", l->name, strerror(-rc),
+			 bind_hint(l, rc));
 		return -1;
 	}
 	return 0;
@@ -381,6 +408,15 @@ static int adopt_one(struct listener *l, const struct sd_socket *s, char *why, s
 	}
 	memcpy(l->name, l->spec.proto == LISTEN_UDP ? "udp " : "tcp ", 4);
 	net_format_addr((struct sockaddr *)&l->addr, l->addrlen, l->name + 4, sizeof(l->name) - 4);
+	l->v6only = -1;
+	if (is_v6_any(l)) {
+		int on = 0;
+		socklen_t len = sizeof(on);
+
+		/* systemd's BindIPv6Only= decides; say what the socket does */
+		if (getsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, &len) == 0)
+			l->v6only = on != 0;
+	}
 	if (l->spec.proto == LISTEN_UDP &&
 	    (rc = udp_socket_options(s->fd, l->addr.ss_family)) < 0) {
 		snprintf(why, whylen, "socket %d from systemd: %s", s->fd, strerror(-rc));

@@ -144,8 +144,8 @@ static void ep_pause_accept(struct epoll_loop *lp, int err)
 {
 	if (lp->accept_resume != 0)
 		return;
-	log_warnx("accept: %s; pausing accepts for %d ms (%lu connections open)", strerror(err),
-		  EP_ACCEPT_PAUSE, lp->echo.nconns);
+	log_warnx("accept: %s; pausing accepts for %d ms (%lu connection%s open)", strerror(err),
+		  EP_ACCEPT_PAUSE, lp->echo.nconns, log_plural(lp->echo.nconns));
 	ep_stat(lp, STAT_accept_paused, 1);
 	ep_listeners_arm(lp, 0);
 	lp->accept_resume = lp->now + EP_ACCEPT_PAUSE;
@@ -254,7 +254,7 @@ static void ep_drain_start(struct epoll_loop *lp)
 		lp->listeners[i].fd = -1;
 	}
 	ep_udp_close(lp);
-	log_info("draining %lu connections", lp->echo.nconns);
+	log_info("draining %lu connection%s", lp->echo.nconns, log_plural(lp->echo.nconns));
 }
 
 static void ep_signal(struct epoll_loop *lp, int what)
@@ -264,7 +264,8 @@ static void ep_signal(struct epoll_loop *lp, int what)
 	ep_drain_start(lp);
 	/* Stop now: the drain's deadline is this turn's end (ep_timers closes the rest). */
 	if (what == WORKER_SIG_STOP && lp->drain_deadline > lp->now) {
-		log_info("stopping now: closing %lu connections", lp->echo.nconns);
+		log_info("stopping now: closing %lu connection%s", lp->echo.nconns,
+			 log_plural(lp->echo.nconns));
 		lp->drain_deadline = lp->now;
 	}
 }

@@ -820,8 +820,8 @@ static void ur_accept_pause(struct uring_loop *lp, struct ur_listener *l, int er
 {
 	if (lp->accept_resume == 0) {
 		if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
-			log_warnx("accept: %s; pausing accepts for %d ms (%lu connections open)",
-				  strerror(err), UR_ACCEPT_PAUSE, lp->nconns);
+			log_warnx("accept: %s; pausing accepts for %d ms (%lu connection%s open)",
+				  strerror(err), UR_ACCEPT_PAUSE, lp->nconns, log_plural(lp->nconns));
 		else
 			log_info("accept: %s; pausing accepts for %d ms", strerror(err),
 				 UR_ACCEPT_PAUSE);
@@ -883,7 +883,7 @@ static void ur_drain_start(struct uring_loop *lp)
 		}
 	}
 	udp_uring_close(lp->udp);
-	log_info("draining %lu connections", lp->nconns);
+	log_info("draining %lu connection%s", lp->nconns, log_plural(lp->nconns));
 }
 
 static void on_signal(struct uring_loop *lp, struct io_uring_cqe *cqe)
@@ -897,7 +897,8 @@ static void on_signal(struct uring_loop *lp, struct io_uring_cqe *cqe)
 		ur_drain_start(lp);
 	/* Stop now: the drain's deadline is this turn's end (ur_timers closes the rest). */
 	if (what == WORKER_SIG_STOP && lp->drain_deadline > lp->now) {
-		log_info("stopping now: closing %lu connections", lp->nconns);
+		log_info("stopping now: closing %lu connection%s", lp->nconns,
+			 log_plural(lp->nconns));
 		lp->drain_deadline = lp->now;
 	}
 	if (lp->sig_armed)

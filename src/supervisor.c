@@ -342,8 +342,9 @@ static void sv_status(struct supervisor *sv, const char *prefix)
 
 	sv_counters(sv, -1, v);
 	dt = sv->now > sv->last_status ? sv->now - sv->last_status : 1;
-	sd_notify_state("%sSTATUS=%u workers, %llu connections, %.1f MB/s, %llu msgs/s echoed", prefix,
-			sv_live(sv), (unsigned long long)v[STAT_open],
+	sd_notify_state("%sSTATUS=%u worker%s, %llu connection%s, %.1f MB/s, %llu msgs/s echoed",
+			prefix, sv_live(sv), log_plural(sv_live(sv)),
+			(unsigned long long)v[STAT_open], log_plural(v[STAT_open]),
 			(double)(v[STAT_bytes_out] - sv->last_bytes) * 1000.0 / 1e6 / (double)dt,
 			(unsigned long long)((v[STAT_msgs] - sv->last_msgs) * 1000 / dt));
 	sv->last_status = sv->now;
@@ -457,6 +458,54 @@ static int same_listeners(const struct config *a, const struct config *b)
 	       memcmp(a->listen, b->listen, a->nlisten * sizeof(a->listen[0])) == 0;
 }
 
+/* The restart-only settings a reload changed, by name. */
+struct sv_changes {
+	char names[160];
+	unsigned count;
+};
+
+/* Notes name when differs; returns differs. */
+static int sv_changed(struct sv_changes *c, const char *name, int differs)
+{
+	size_t len = strlen(c->names);
+
+	if (differs) {
+		snprintf(c->names + len, sizeof(c->names) - len, "%s%s", len > 0 ? ", " : "", name);
+		c->count++;
+	}
+	return differs;
+}
+
+/*
+ * What a HUP cannot change (the sockets, the worker table and the shared per-address
+ * table are made once; the privileges are dropped for good) keeps its running value,
+ * and the warning names each setting that was changed.
+ */
+static void sv_keep_restart_only(struct config *n, const struct config *o)
+{
+	struct sv_changes c = {.names = "", .count = 0};
+
+	if (sv_changed(&c, "listen", !same_listeners(n, o))) {
+		memcpy(n->listen, o->listen, sizeof(n->listen));
+		n->nlisten = o->nlisten;
+	}
+	if (sv_changed(&c, "workers", n->workers != o->workers))
+		n->workers = o->workers;
+	if (sv_changed(&c, "backend", n->backend != o->backend))
+		n->backend = o->backend;
+	if (sv_changed(&c, "max-conns-per-ip", n->max_conns_per_ip != o->max_conns_per_ip))
+		n->max_conns_per_ip = o->max_conns_per_ip;
+	if (sv_changed(&c, "backlog", n->backlog != o->backlog))
+		n->backlog = o->backlog;
+	if (sv_changed(&c, "user", strcmp(n->user, o->user) != 0))
+		memcpy(n->user, o->user, sizeof(n->user));
+	if (sv_changed(&c, "metrics", strcmp(n->metrics, o->metrics) != 0))
+		memcpy(n->metrics, o->metrics, sizeof(n->metrics));
+	if (c.count > 0)
+		log_warnx("reload: %s change%s only on a restart; keeping the running value%s",
+			  c.names, c.count == 1 ? "s" : "", log_plural(c.count));
+}
+
 static void sv_set_banner(struct supervisor *sv)
 {
 	sv->banner[0] = '\0';
@@ -478,20 +527,12 @@ static void sv_reload(struct supervisor *sv)
 		log_warnx("reload: %s; keeping the running configuration", err.msg);
 		return;
 	}
-	if (!same_listeners(&ncfg, &sv->cfg) || ncfg.workers != sv->cfg.workers ||
-	    ncfg.backend != sv->cfg.backend || ncfg.max_conns_per_ip != sv->cfg.max_conns_per_ip) {
-		log_warnx("reload: listen, workers, backend and max-conns-per-ip change only on "
-			  "restart; keeping those");
-		memcpy(ncfg.listen, sv->cfg.listen, sizeof(ncfg.listen));
-		ncfg.nlisten = sv->cfg.nlisten;
-		ncfg.workers = sv->cfg.workers;
-		ncfg.backend = sv->cfg.backend;
-		ncfg.max_conns_per_ip = sv->cfg.max_conns_per_ip;
-	}
+	sv_keep_restart_only(&ncfg, &sv->cfg);
 	sv->cfg = ncfg;
 	log_init(sv->cfg.verbosity);
 	sv_set_banner(sv);
-	log_msg(LOG_LVL_NOTICE, "reload: rolling restart of %u workers", sv->cfg.workers);
+	log_msg(LOG_LVL_NOTICE, "reload: rolling restart of %u worker%s", sv->cfg.workers,
+		log_plural(sv->cfg.workers));
 	sd_notify_state("RELOADING=1\nSTATUS=rolling restart of the workers");
 	sv->rolling = 1;
 	sv->roll_slot = 0;
@@ -533,7 +574,8 @@ static void sv_tick(struct supervisor *sv)
 	sv_roll_step(sv);
 	if (!sv->ready_logged && sv_ready_count(sv) >= sv->cfg.workers) {
 		sv->ready_logged = 1;
-		log_msg(LOG_LVL_NOTICE, "ready: %u workers accepting", sv->cfg.workers);
+		log_msg(LOG_LVL_NOTICE, "ready: %u worker%s accepting", sv->cfg.workers,
+			log_plural(sv->cfg.workers));
 		sv_status(sv, "READY=1\n");
 	}
 	if (sv->ready_logged && sv->now >= sv->next_status)
@@ -761,6 +803,19 @@ static void sv_log_metrics(const struct supervisor *sv)
 		log_msg(LOG_LVL_NOTICE, "metrics on http://%s/metrics", m->names[0]);
 }
 
+/* Listeners other than the default (tcp::7): someone asked for them. */
+static int sv_listen_given(const struct config *cfg)
+{
+	struct listen_spec def;
+	char why[64];
+
+	if (cfg->nlisten != 1 || listen_parse("tcp::7", &def, why, sizeof(why)) < 0)
+		return 1;
+	return def.proto != cfg->listen[0].proto || def.service != cfg->listen[0].service ||
+	       def.any != cfg->listen[0].any || def.port != cfg->listen[0].port ||
+	       strcmp(def.host, cfg->listen[0].host) != 0;
+}
+
 /* Sockets from systemd when it passed any, else our own: one per worker slot. */
 static void sv_open(struct supervisor *sv)
 {
@@ -776,8 +831,11 @@ static void sv_open(struct supervisor *sv)
 		if (listen_adopt(&sv->ls, socks, echo, why, sizeof(why)) < 0)
 			fatalx(EXIT_CONFIG, "%s", why);
 		free(socks);
-		log_info("socket activation: %d sockets from systemd (%s); --listen is ignored", n,
+		log_info("socket activation: %d socket%s from systemd (%s)", n, log_plural((unsigned)n),
 			 sd_proto_name());
+		if (sv_listen_given(&sv->cfg))
+			log_warnx("socket activation: --listen / listen = is ignored; the sockets "
+				  "come from systemd (the socket unit's ListenStream=/ListenDatagram=)");
 	} else if ((n = listen_open_all(&sv->ls, sv->cfg.listen, sv->cfg.nlisten, sv->cfg.workers,
 					(int)sv->cfg.backlog, why, sizeof(why))) < 0) {
 		fatalx(-n, "%s%s", n == LISTEN_ERR_USAGE ? "--listen: " : "", why);
@@ -788,8 +846,9 @@ static void sv_open(struct supervisor *sv)
 		enum listen_service svc = sv->ls.v[i].spec.service;
 
 		/* echo, the default, is not named: the line stays what it always was */
-		log_msg(LOG_LVL_NOTICE, "listening on %s%s%s workers=%u backend=%s%s",
-			sv->ls.v[i].name, svc != SERVICE_ECHO ? " service=" : "",
+		log_msg(LOG_LVL_NOTICE, "listening on %s%s%s%s workers=%u backend=%s%s",
+			sv->ls.v[i].name, listen_stack_note(&sv->ls.v[i]),
+			svc != SERVICE_ECHO ? " service=" : "",
 			svc != SERVICE_ECHO ? listen_service_name(svc) : "", sv->cfg.workers,
 			config_backend_name(sv->backend),
 			sv->ls.shared ? " (socket activation)" : "");

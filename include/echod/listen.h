@@ -39,6 +39,8 @@ struct listener {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char name[80];               /* "tcp [::]:7" as the logs show it */
+	int v6only;                  /* the IPv6 wildcard [::]: 1 IPv6 only, 0 dual-stack
+					(IPV6_V6ONLY); -1 for any other address */
 	int *fds;                    /* nslots descriptors */
 };
 
@@ -65,6 +67,8 @@ int listen_resolve_check(const struct listen_spec *specs, unsigned nspecs, char 
  * Returns 0, or -1 with the reason in why (a kind of socket not served yet). */
 int listen_adopt(struct listener_set *set, const struct sd_socket *socks, unsigned n, char *why,
 		 size_t whylen);
+/* " (dual-stack)" or " (IPv6 only)" for the IPv6 wildcard, "" for any other address. */
+const char *listen_stack_note(const struct listener *l);
 /* The descriptor worker slot `slot` accepts on for listener i. */
 int listen_slot_fd(const struct listener_set *set, unsigned i, unsigned slot);
 /* Closes every descriptor of the set (the supervisor's copies) and frees it. */

@@ -38,6 +38,12 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "s" unless n is 1: "%lu connection%s", n, log_plural(n). */
+static inline const char *log_plural(unsigned long long n)
+{
+	return n == 1 ? "" : "s";
+}
+
 /* Prints the message and exits with status (64, 71, 78...). */
 void fatalx(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <fstream>
 
 #include <algorithm>
 #include <atomic>
@@ -359,6 +361,35 @@ TEST_P(SignalsTest, SecondIntToTheGroupStopsAtOnce)
 	ASSERT_TRUE(status.has_value()) << "the second INT did not stop echod:\n" << d->Log();
 	EXPECT_EQ(*status, 0) << d->Log();
 	EXPECT_TRUE(ClosedByPeer(idle.get(), kTimeoutMs));
+}
+
+// A reload names each restart-only setting the file changed, keeps those, and
+// applies the rest.
+TEST_P(SignalsTest, ReloadNamesTheRestartOnlySettingsChanged)
+{
+	char dir[] = "/tmp/echod-reload-XXXXXX";
+	ASSERT_NE(mkdtemp(dir), nullptr);
+	std::string path = std::string(dir) + "/echod.conf";
+	std::ofstream(path) << "backlog = 100\nidle-timeout = 300\n";
+	Daemon *d = StartDaemon({"--config=" + path}, 1);
+	ASSERT_NE(d, nullptr);
+	std::ofstream(path) << "backlog = 200\nmax-conns-per-ip = 5\nidle-timeout = 60\n";
+	ASSERT_TRUE(d->Signal(SIGHUP));
+	EXPECT_TRUE(d->WaitForLog("reload: done", kTimeoutMs)) << d->Log();
+	EXPECT_NE(d->Log().find("reload: max-conns-per-ip, backlog change only on a restart; "
+				"keeping the running values"),
+		  std::string::npos)
+	    << d->Log();
+	EXPECT_NE(d->Log().find("rolling restart of 1 worker\n"), std::string::npos) << d->Log();
+	// One setting: the singular.
+	std::ofstream(path) << "backlog = 300\nmax-conns-per-ip = 0\n";
+	ASSERT_TRUE(d->Signal(SIGHUP));
+	EXPECT_TRUE(d->WaitForLog("reload: backlog changes only on a restart; keeping the running "
+				  "value\n",
+				  kTimeoutMs))
+	    << d->Log();
+	unlink(path.c_str());
+	rmdir(dir);
 }
 
 } // namespace
