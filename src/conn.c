@@ -2,7 +2,12 @@
 #include "echod/conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "echod/net.h"
 
 void pending_hold(struct pending *p, char *buf, uint32_t off, uint32_t len)
 {
@@ -67,6 +72,64 @@ void bufpool_put(struct bufpool *pool, void *buf)
 		pool->free[pool->nfree++] = buf;
 	else
 		free(buf);
+}
+
+void conn_log_start(struct conn_log *l, const struct sockaddr *peer, unsigned listener,
+		    uint64_t now)
+{
+	l->start = now;
+	l->listener = (uint8_t)listener;
+	l->family = 0;
+	if (peer == NULL)
+		return;
+	if (peer->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+
+		memset(l->addr, 0, 10);
+		l->addr[10] = l->addr[11] = 0xff;
+		memcpy(l->addr + 12, &in->sin_addr, 4);
+		l->port = ntohs(in->sin_port);
+		l->family = AF_INET;
+	} else if (peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
+
+		memcpy(l->addr, &in6->sin6_addr, 16);
+		l->port = ntohs(in6->sin6_port);
+		l->family = AF_INET6;
+	}
+}
+
+static size_t clamp(int n, size_t cap)
+{
+	if (n < 0 || cap == 0)
+		return 0;
+	return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+size_t conn_log_where(const struct conn_log *l, const char *listener, const char *service,
+		      char *out, size_t cap)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+	char peer[64] = "unknown";
+
+	if (l->family != 0) {
+		/* net_format_addr prints an IPv4-mapped address as IPv4 */
+		memcpy(&sa.sin6_addr, l->addr, 16);
+		sa.sin6_port = htons(l->port);
+		net_format_addr((const struct sockaddr *)&sa, sizeof(sa), peer, sizeof(peer));
+	}
+	return clamp(snprintf(out, cap, "peer=%s listener=%s service=%s", peer, listener, service),
+		     cap);
+}
+
+size_t conn_log_totals(const struct conn_log *l, uint64_t now, char *out, size_t cap)
+{
+	uint64_t ms = now > l->start ? now - l->start : 0;
+
+	return clamp(snprintf(out, cap, "in=%llu out=%llu duration=%llu.%03llus",
+			      (unsigned long long)l->bytes_in, (unsigned long long)l->bytes_out,
+			      (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000)),
+		     cap);
 }
 
 static const char *const reason_names[] = {"eof", "reset", "error", "idle", "drain"};

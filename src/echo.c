@@ -77,7 +77,8 @@ void echo_close(struct echo_ctx *e, struct conn *c, enum conn_close_reason why)
 {
 	if (c->state == CONN_CLOSED)
 		return;
-	log_debug("connection %d closed: %s", c->fd, conn_reason_name(why));
+	if (e->on_close != NULL)
+		e->on_close(e->on_close_arg, c, why);
 	/* Accounted before the close, so a peer that sees the close sees the counters. */
 	if (c->pending.buf != NULL) {
 		bufpool_put(&e->bufs, pending_release(&c->pending));
@@ -129,6 +130,7 @@ static int conn_flush(struct echo_ctx *e, struct conn *c)
 		return 0;
 	}
 	stats_add2(e->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out, (uint64_t)n);
+	c->log.bytes_out += (uint64_t)n;
 	timer_touch(&e->idle, &c->idle, e->now);
 	if (!pending_advance(&c->pending, (uint32_t)n)) {
 		c->flags &= ~CONN_WRITABLE; /* a partial send: the socket buffer is full */
@@ -155,6 +157,7 @@ static int conn_echo(struct echo_ctx *e, struct conn *c, size_t n)
 	if (s < 0)
 		s = 0;
 	stats_add2(e->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out, (uint64_t)s);
+	c->log.bytes_out += (uint64_t)s;
 	if ((size_t)s == n)
 		return 0;
 	pending_hold(&c->pending, e->rbuf, (uint32_t)s, (uint32_t)(n - (size_t)s));
@@ -180,6 +183,7 @@ static void conn_read(struct echo_ctx *e, struct conn *c)
 		if (n > 0) {
 			stats_add2(e->stats, STAT_bytes_in, c->listener, LSTAT_bytes_in, (uint64_t)n);
 			echo_stat(e, STAT_msgs, 1);
+			c->log.bytes_in += (uint64_t)n;
 			timer_touch(&e->idle, &c->idle, e->now);
 			if (conn_echo(e, c, (size_t)n) < 0)
 				return;
@@ -280,6 +284,8 @@ int echo_init(struct echo_ctx *e, const struct echo_setup *setup, uint64_t now)
 	e->stats = setup->stats;
 	e->limits = setup->limits;
 	e->max_spare = setup->spare_conns;
+	e->on_close = setup->on_close;
+	e->on_close_arg = setup->on_close_arg;
 	e->ready_tail = &e->ready;
 	e->now = now;
 	timer_init(&e->idle, setup->idle_timeout_ms);

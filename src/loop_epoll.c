@@ -48,6 +48,7 @@ struct epoll_loop {
 	uint64_t accept_resume;     /* ms; 0 while accepting */
 	int draining;
 	uint64_t drain_deadline;
+	int connlog;                /* -v: a line per closed connection */
 	struct udp_worker udp;      /* UDP listeners: see ep_udp_setup */
 	struct udp_sock *udps;
 	unsigned nudp;
@@ -72,6 +73,12 @@ static void conn_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
 	echo_event(&lp->echo, c, flags);
 }
 
+/* The -v connection log of an echo connection. */
+static void ep_conn_closed(void *arg, const struct conn *c, enum conn_close_reason why)
+{
+	worker_conn_closed(arg, &c->log, conn_reason_name(why));
+}
+
 static void ep_admit(struct epoll_loop *lp, int fd, unsigned li, const struct sockaddr_storage *ss)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
@@ -86,6 +93,8 @@ static void ep_admit(struct epoll_loop *lp, int fd, unsigned li, const struct so
 		return;
 	}
 	c->listener = (uint16_t)stats_lrow(li);
+	if (lp->connlog)
+		worker_conn_open(lp->w, &c->log, (const struct sockaddr *)ss, li);
 	ev.data.ptr = c;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		echo_close(&lp->echo, c, conn_errno_reason(errno));
@@ -352,6 +361,11 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 	};
 
 	memset(lp, 0, sizeof(*lp));
+	lp->connlog = log_enabled(LOG_LVL_INFO);
+	if (lp->connlog) {
+		echo.on_close = ep_conn_closed;
+		echo.on_close_arg = w;
+	}
 	lp->epfd = -1;
 	lp->w = w;
 	lp->sig_kind = EV_SIGNAL;

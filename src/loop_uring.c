@@ -123,6 +123,9 @@ struct ur_conn {
 
 TAILQ_HEAD(ur_conn_list, ur_conn);
 
+/* An idle connection costs under 256 bytes of user space, malloc's header included. */
+_Static_assert(sizeof(struct ur_conn) + 16 <= 192, "struct ur_conn outgrew its budget");
+
 struct uring_loop {
 	struct worker *w;
 	struct io_uring ring;
@@ -168,6 +171,7 @@ struct uring_loop {
 	uint64_t signal_resume;     /* the signal poll failed: re-armed then */
 	int draining;
 	uint64_t drain_deadline;
+	int connlog;                /* -v: a line per closed connection */
 	struct udp_uring *udp;      /* NULL without UDP listeners */
 	struct svc_set svc;         /* TCP connections of the other services */
 };
@@ -410,7 +414,8 @@ static void ur_close(struct uring_loop *lp, struct ur_conn *c, enum conn_close_r
 
 	if (c->base.state == CONN_CLOSED)
 		return;
-	log_debug("connection %d closed: %s", c->base.fd, conn_reason_name(why));
+	if (lp->connlog)
+		worker_conn_closed(lp->w, &c->base.log, conn_reason_name(why));
 	if (c->uflags & UR_STARVED) {
 		TAILQ_REMOVE(&lp->starved, c, link);
 		c->uflags &= ~UR_STARVED;
@@ -584,6 +589,7 @@ static void on_send(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 		ur_stat(lp, STAT_short_sends, 1);
 	stats_add2(lp->w->stats, STAT_bytes_out, c->base.listener, LSTAT_bytes_out,
 		   (uint64_t)cqe->res);
+	c->base.log.bytes_out += (uint64_t)cqe->res;
 	timer_touch(&lp->idle, &c->base.idle, lp->now);
 	if (zc_result) {
 		c->zc_bid = c->qhead;
@@ -606,6 +612,7 @@ static void on_recv_data(struct uring_loop *lp, struct ur_conn *c, unsigned bid,
 {
 	stats_add2(lp->w->stats, STAT_bytes_in, c->base.listener, LSTAT_bytes_in, (uint64_t)res);
 	ur_stat(lp, STAT_msgs, 1);
+	c->base.log.bytes_in += (uint64_t)res;
 	timer_touch(&lp->idle, &c->base.idle, lp->now);
 	/* A bundle fills its buffers in order, each but the last in full. */
 	for (uint32_t left = (uint32_t)res, i = 0; left > 0; i++) {
@@ -737,7 +744,8 @@ static void ur_svc_admit(struct uring_loop *lp, int fd, unsigned li, int service
 	const struct sockaddr *peer = NULL;
 	struct svc_conn *c;
 
-	if (lp->w->limits.max_per_ip > 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+	if ((lp->w->limits.max_per_ip > 0 || lp->connlog) &&
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		peer = (const struct sockaddr *)&ss;
 	c = svc_accept(&lp->svc, fd, li, peer, (enum listen_service)service, lp->now);
 	if (c != NULL)
@@ -771,7 +779,9 @@ static void ur_admit(struct uring_loop *lp, int fd, unsigned li)
 	struct limits_ticket ticket;
 	struct ur_conn *c;
 
-	if (lp->w->limits.max_per_ip > 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+	/* Multishot accept gives no address: asked for only where it is needed. */
+	if ((lp->w->limits.max_per_ip > 0 || lp->connlog) &&
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		peer = (const struct sockaddr *)&ss;
 	if (worker_admit(lp->w, fd, li, peer, &ticket) < 0)
 		return;
@@ -785,6 +795,8 @@ static void ur_admit(struct uring_loop *lp, int fd, unsigned li)
 	c->base.listener = (uint16_t)stats_lrow(li);
 	c->base.ticket = ticket;
 	c->base.state = CONN_ECHOING;
+	if (lp->connlog)
+		worker_conn_open(lp->w, &c->base.log, peer, li);
 	timer_insert(&lp->idle, &c->base.idle, lp->now);
 	lp->nconns++;
 	lp->trimmed = 0;
@@ -1050,6 +1062,7 @@ static int ur_setup(struct uring_loop *lp, struct worker *w)
 	TAILQ_INIT(&lp->starved);
 	TAILQ_INIT(&lp->closed);
 	lp->w = w;
+	lp->connlog = log_enabled(LOG_LVL_INFO);
 	lp->now = urk_now_ms();
 	timer_init(&lp->idle, (uint64_t)w->cfg->idle_timeout * 1000);
 	lp->nbufs = round_pow2(w->cfg->ring_buffers);

@@ -226,6 +226,7 @@ int svc_init(struct svc_set *s, struct worker *w, void (*closing)(void *, struct
 	s->w = w;
 	s->closing = closing;
 	s->arg = arg;
+	s->connlog = log_enabled(LOG_LVL_INFO);
 	s->ready_tail = &s->ready;
 	timer_init(&s->idle, (uint64_t)w->cfg->idle_timeout * 1000);
 	if (bufpool_init(&s->pool, CONN_BUF_SIZE, SVC_SPARE_BUFS) < 0 ||
@@ -239,8 +240,8 @@ static void svc_close(struct svc_set *s, struct svc_conn *c, enum conn_close_rea
 {
 	if (c->flags & SVC_CLOSED)
 		return;
-	log_debug("%s connection %d closed: %s", listen_service_name(c->service), c->fd,
-		  conn_reason_name(why));
+	if (s->connlog)
+		worker_conn_closed(s->w, &c->log, conn_reason_name(why));
 	c->flags |= SVC_CLOSED;
 	if (c->out.buf != NULL) {
 		bufpool_put(&s->pool, pending_release(&c->out));
@@ -287,6 +288,7 @@ static ssize_t svc_recv(struct svc_set *s, struct svc_conn *c, size_t max, uint6
 	if (n > 0) {
 		stats_add2(s->w->stats, STAT_bytes_in, c->listener, LSTAT_bytes_in, (uint64_t)n);
 		svc_stat(s, STAT_msgs, 1);
+		c->log.bytes_in += (uint64_t)n;
 		timer_touch(&s->idle, &c->idle, now);
 		/* A short read emptied the socket, unless the FIN is queued behind it. */
 		if ((size_t)n < max && !(c->flags & SVC_RDHUP))
@@ -322,6 +324,7 @@ static ssize_t svc_send(struct svc_set *s, struct svc_conn *c, const char *buf, 
 		c->flags &= ~SVC_WRITABLE;
 	if (n > 0) {
 		stats_add2(s->w->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out, (uint64_t)n);
+		c->log.bytes_out += (uint64_t)n;
 		timer_touch(&s->idle, &c->idle, now);
 	}
 	return n;
@@ -488,17 +491,23 @@ void svc_event(struct svc_set *s, struct svc_conn *c, int readable, int writable
 }
 
 /* daytime over TCP: the line, then close; no state is kept. */
-static void svc_daytime_once(struct svc_set *s, int fd, unsigned li, struct limits_ticket *ticket)
+static void svc_daytime_once(struct svc_set *s, int fd, unsigned li, struct limits_ticket *ticket,
+			     struct conn_log *log)
 {
 	char line[SVC_DAYTIME_MAX];
 	size_t len = svc_daytime(time(NULL), line, sizeof(line));
 	ssize_t n = send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	enum conn_close_reason why = n == (ssize_t)len ? CLOSE_EOF : CLOSE_ERROR;
 
 	limits_release(&s->w->limits, ticket);
-	if (n > 0)
+	if (n > 0) {
 		stats_add2(s->w->stats, STAT_bytes_out, li, LSTAT_bytes_out, (uint64_t)n);
+		log->bytes_out = (uint64_t)n;
+	}
 	/* A fresh socket's buffer takes a line this short whole. */
-	svc_stat(s, n == (ssize_t)len ? STAT_closed_eof : STAT_closed_error, 1);
+	svc_stat(s, conn_reason_counter(why), 1);
+	if (s->connlog)
+		worker_conn_closed(s->w, log, conn_reason_name(why));
 	close(fd);
 }
 
@@ -506,12 +515,15 @@ struct svc_conn *svc_accept(struct svc_set *s, int fd, unsigned li, const struct
 			    enum listen_service service, uint64_t now)
 {
 	struct limits_ticket ticket;
+	struct conn_log log = {0};
 	struct svc_conn *c;
 
 	if (worker_admit_plain(s->w, fd, li, peer, &ticket) < 0)
 		return NULL;
+	if (s->connlog)
+		worker_conn_open(s->w, &log, peer, li);
 	if (service == SERVICE_DAYTIME) {
-		svc_daytime_once(s, fd, li, &ticket);
+		svc_daytime_once(s, fd, li, &ticket, &log);
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -524,6 +536,7 @@ struct svc_conn *svc_accept(struct svc_set *s, int fd, unsigned li, const struct
 	c->service = (uint8_t)service;
 	c->listener = (uint16_t)stats_lrow(li);
 	c->ticket = ticket;
+	c->log = log;
 	timer_insert(&s->idle, &c->idle, now);
 	s->nconns++;
 	return c;

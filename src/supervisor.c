@@ -127,8 +127,9 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 	struct worker w;
 	int *fds = calloc(sv->ls.n ? sv->ls.n : 1, sizeof(int));
 	struct listen_spec *specs = calloc(sv->ls.n ? sv->ls.n : 1, sizeof(*specs));
+	const char **names = calloc(sv->ls.n ? sv->ls.n : 1, sizeof(*names));
 
-	if (fds == NULL || specs == NULL)
+	if (fds == NULL || specs == NULL || names == NULL)
 		_exit(EXIT_OSERR);
 	close(sv->sigfd);
 	metrics_close(&sv->metrics);
@@ -137,6 +138,7 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 	for (unsigned i = 0; i < sv->ls.n; i++) {
 		fds[i] = listen_slot_fd(&sv->ls, i, lslot);
 		specs[i] = sv->ls.v[i].spec;
+		names[i] = sv->ls.v[i].name;
 	}
 	w.shared_listeners = sv->ls.shared;
 	w.cfg = &sv->cfg;
@@ -146,6 +148,7 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 	sv_worker_limits(sv, idx, &w.limits);
 	w.listen_fds = fds;
 	w.listen_specs = specs;
+	w.listen_names = names;
 	w.nlisten = sv->ls.n;
 	w.supervisor = getppid();
 	if (sv->banner[0] != '\0') {

@@ -97,6 +97,40 @@ int worker_admit_plain(struct worker *w, int fd, unsigned listener, const struct
 	return admit(w, fd, listener, peer, ticket, NULL);
 }
 
+/* The listener's address and service, for the connection log. */
+static size_t conn_where(const struct worker *w, const struct conn_log *l, char *out, size_t cap)
+{
+	const char *addr = "unknown", *service = "echo";
+
+	if (l->listener < w->nlisten) {
+		service = listen_service_name(w->listen_specs[l->listener].service);
+		if (w->listen_names != NULL && strlen(w->listen_names[l->listener]) > 4)
+			addr = w->listen_names[l->listener] + 4; /* after "tcp " */
+	}
+	return conn_log_where(l, addr, service, out, cap);
+}
+
+void worker_conn_open(struct worker *w, struct conn_log *l, const struct sockaddr *peer,
+		      unsigned listener)
+{
+	char where[192];
+
+	conn_log_start(l, peer, listener, timer_now_ms());
+	if (!log_enabled(LOG_LVL_DEBUG))
+		return;
+	conn_where(w, l, where, sizeof(where));
+	log_debug("connection accepted: %s", where);
+}
+
+void worker_conn_closed(struct worker *w, const struct conn_log *l, const char *why)
+{
+	char where[192], totals[96];
+
+	conn_where(w, l, where, sizeof(where));
+	conn_log_totals(l, timer_now_ms(), totals, sizeof(totals));
+	log_info("connection closed: %s %s reason=%s", where, totals, why);
+}
+
 void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket)
 {
 	limits_release(&w->limits, ticket);

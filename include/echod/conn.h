@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "echod/limits.h"
 #include "echod/stats.h"
@@ -59,6 +60,30 @@ void bufpool_fini(struct bufpool *pool);
 void *bufpool_get(struct bufpool *pool);
 void bufpool_put(struct bufpool *pool, void *buf);
 
+/*
+ * What the -v connection log says of a connection when it closes. The byte counts
+ * are kept always (one addition per transfer, on a line the transfer touches
+ * anyway); the rest is filled only while the log is on.
+ */
+struct conn_log {
+	uint64_t bytes_in, bytes_out;
+	uint64_t start;      /* ms, monotonic: when it was accepted */
+	uint8_t addr[16];    /* the peer: IPv6, or IPv4 as ::ffff:a.b.c.d */
+	uint16_t port;       /* the peer's, host order */
+	uint8_t family;      /* AF_INET or AF_INET6; 0: the peer is unknown */
+	uint8_t listener;    /* index of the worker's listener it came from */
+};
+
+/* Fills in the peer (NULL: unknown), the listener and the start. */
+void conn_log_start(struct conn_log *l, const struct sockaddr *peer, unsigned listener,
+		    uint64_t now);
+/* "peer=127.0.0.1:40000 listener=127.0.0.1:7 service=echo"; listener is the
+ * listening address ("[::]:7"), service its service's name. Returns the length. */
+size_t conn_log_where(const struct conn_log *l, const char *listener, const char *service,
+		      char *out, size_t cap);
+/* "in=5 out=5 duration=0.012s" at now (ms, monotonic). Returns the length. */
+size_t conn_log_totals(const struct conn_log *l, uint64_t now, char *out, size_t cap);
+
 #define CONN_READABLE 0x1  /* edge seen, not yet read to EAGAIN */
 #define CONN_WRITABLE 0x2
 #define CONN_RDHUP    0x4  /* the peer's FIN is queued: read on to EOF */
@@ -74,6 +99,7 @@ struct conn {
 	struct pending pending;
 	struct limits_ticket ticket;
 	struct conn *next;         /* ready list, or the batch's closed list */
+	struct conn_log log;
 };
 
 const char *conn_reason_name(enum conn_close_reason why);

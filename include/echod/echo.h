@@ -49,6 +49,9 @@ struct echo_setup {
 	size_t buf_size;              /* read buffer; CONN_BUF_SIZE in echod */
 	unsigned spare_bufs;          /* buffers kept for reuse */
 	unsigned spare_conns;         /* connection structs kept for reuse */
+	/* Told of each close before the descriptor goes (the -v connection log); NULL: none. */
+	void (*on_close)(void *arg, const struct conn *c, enum conn_close_reason why);
+	void *on_close_arg;
 };
 
 /* The echo path of one worker. */
@@ -66,6 +69,8 @@ struct echo_ctx {
 	unsigned nspare, max_spare;
 	unsigned long nconns;         /* open connections */
 	uint64_t now;                 /* ms, monotonic; the loop sets it every turn */
+	void (*on_close)(void *arg, const struct conn *c, enum conn_close_reason why);
+	void *on_close_arg;
 };
 
 /* Returns 0 or -ENOMEM. now is the current time (ms). */

@@ -90,6 +90,7 @@ struct svc_conn {
 	struct svc_line line;	/* reverse: the partial line */
 	struct svc_conn *next;	/* ready list */
 	struct svc_conn *znext; /* closed, waiting to be freed */
+	struct conn_log log;	/* -v: the connection log */
 };
 
 struct svc_set {
@@ -101,6 +102,7 @@ struct svc_set {
 	struct svc_conn *zombies;
 	unsigned long nconns; /* open */
 	unsigned long nzombies;
+	int connlog; /* -v: a line per closed connection */
 	/* The backend, when a connection closes: cancel what it has in flight. */
 	void (*closing)(void *arg, struct svc_conn *c);
 	void *arg;
@@ -111,8 +113,9 @@ int svc_init(struct svc_set *s, struct worker *w, void (*closing)(void *, struct
 /* Frees everything, in flight or not: after the backend's last completion. */
 void svc_fini(struct svc_set *s);
 /* A connection accepted on listener index li, of `service` (not echo): admitted
- * against the limits and counted; daytime is answered and closed here. Returns the
- * connection the backend must watch for readiness, or NULL when there is none. */
+ * against the limits and counted; daytime is answered and closed here. peer may be
+ * NULL (unknown). Returns the connection the backend must watch for readiness, or
+ * NULL when there is none. */
 struct svc_conn *svc_accept(struct svc_set *s, int fd, unsigned li, const struct sockaddr *peer,
 			    enum listen_service service, uint64_t now);
 /* Readiness from the backend (edge-triggered). */

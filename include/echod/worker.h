@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "echod/config.h"
+#include "echod/conn.h"
 #include "echod/limits.h"
 #include "echod/stats.h"
 
@@ -42,6 +43,7 @@ struct worker {
 	struct limits limits;
 	int *listen_fds;
 	const struct listen_spec *listen_specs; /* per listener: protocol and service */
+	const char *const *listen_names; /* per listener: "tcp [::]:7"; may be NULL */
 	unsigned nlisten;
 	int shared_listeners;        /* sockets shared by all workers: EPOLLEXCLUSIVE */
 	int sigfd;                   /* TERM/INT: drain; WORKER_STOP_SIGNAL: stop now */
@@ -62,6 +64,12 @@ int worker_admit(struct worker *w, int fd, unsigned listener, const struct socka
 /* The same without the banner: the connections of the services other than echo. */
 int worker_admit_plain(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		       struct limits_ticket *ticket);
+/* The connection log (-v): conn_log_start, and "connection accepted: ..." at -vv. */
+void worker_conn_open(struct worker *w, struct conn_log *l, const struct sockaddr *peer,
+		      unsigned listener);
+/* The connection log (-v): "connection closed: peer=... listener=... service=...
+ * in=N out=N duration=S.sss reason=WHY". */
+void worker_conn_closed(struct worker *w, const struct conn_log *l, const char *why);
 /* An admitted connection the backend has no memory for: gives back, counts, closes. */
 void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket);
 /* Reads the signalfd: WORKER_SIG_DRAIN when the worker must drain and stop,

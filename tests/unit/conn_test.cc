@@ -1,12 +1,16 @@
 // conn: the pending-bytes bookkeeping, the buffer pool and the close reasons.
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "echod/conn.h"
+#include "echod/service.h"
 
 namespace
 {
@@ -170,6 +174,69 @@ TEST(ConnReason, NamesAndCounters)
 		EXPECT_EQ(conn_reason_counter(c.why), c.counter) << c.name;
 		EXPECT_EQ(std::string("closed_") + c.name, stats_name(c.counter));
 	}
+}
+
+// The -v connection log's line, as pure formatting.
+std::string Where(const conn_log &l, const char *listener = "127.0.0.1:7", const char *svc = "echo")
+{
+	char out[256];
+	size_t n = conn_log_where(&l, listener, svc, out, sizeof(out));
+	EXPECT_EQ(n, strlen(out));
+	return out;
+}
+
+TEST(ConnLog, PeerIpv4AndIpv6)
+{
+	conn_log l{};
+	sockaddr_in in{};
+	in.sin_family = AF_INET;
+	in.sin_port = htons(40000);
+	inet_pton(AF_INET, "192.0.2.7", &in.sin_addr);
+	conn_log_start(&l, reinterpret_cast<sockaddr *>(&in), 3, 1000);
+	EXPECT_EQ(l.listener, 3u);
+	EXPECT_EQ(l.start, 1000u);
+	EXPECT_EQ(Where(l), "peer=192.0.2.7:40000 listener=127.0.0.1:7 service=echo");
+
+	sockaddr_in6 in6{};
+	in6.sin6_family = AF_INET6;
+	in6.sin6_port = htons(7);
+	inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
+	conn_log_start(&l, reinterpret_cast<sockaddr *>(&in6), 0, 0);
+	EXPECT_EQ(Where(l, "[::]:13", "daytime"), "peer=[2001:db8::1]:7 listener=[::]:13 service=daytime");
+
+	// A dual-stack listener's IPv4 peer comes IPv4-mapped: printed as IPv4.
+	inet_pton(AF_INET6, "::ffff:198.51.100.1", &in6.sin6_addr);
+	conn_log_start(&l, reinterpret_cast<sockaddr *>(&in6), 0, 0);
+	EXPECT_EQ(Where(l, "[::]:7"), "peer=198.51.100.1:7 listener=[::]:7 service=echo");
+
+	conn_log_start(&l, nullptr, 0, 0);
+	EXPECT_EQ(Where(l), "peer=unknown listener=127.0.0.1:7 service=echo");
+}
+
+TEST(ConnLog, Totals)
+{
+	conn_log l{};
+	l.start = 5000;
+	l.bytes_in = 12;
+	l.bytes_out = 7;
+	char out[96];
+	conn_log_totals(&l, 5000 + 61042, out, sizeof(out));
+	EXPECT_STREQ(out, "in=12 out=7 duration=61.042s");
+	conn_log_totals(&l, 4000, out, sizeof(out)); // a clock that went back: 0, not huge
+	EXPECT_STREQ(out, "in=12 out=7 duration=0.000s");
+	char small[8];
+	EXPECT_EQ(conn_log_totals(&l, 5000, small, sizeof(small)), 7u);
+	EXPECT_STREQ(small, "in=12 o");
+}
+
+// An idle connection costs under 256 bytes of user-space memory (the design's
+// budget), malloc's header (16 bytes) included; the io_uring connection adds its
+// own fields to struct conn and is checked where it is defined.
+TEST(ConnLog, IdleConnectionsStaySmall)
+{
+	EXPECT_LE(sizeof(conn) + 16, 160u);
+	EXPECT_LE(sizeof(svc_conn) + 16, 192u);
+	EXPECT_LE(sizeof(conn_log), 48u);
 }
 
 } // namespace
