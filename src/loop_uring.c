@@ -833,7 +833,8 @@ static void ur_accept_pause(struct uring_loop *lp, struct ur_listener *l, int er
 	if (lp->accept_resume == 0) {
 		if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
 			log_warnx("accept: %s; pausing accepts for %d ms (%lu connection%s open)",
-				  strerror(err), UR_ACCEPT_PAUSE, lp->nconns, log_plural(lp->nconns));
+				  strerror(err), UR_ACCEPT_PAUSE, lp->nconns,
+				  log_plural(lp->nconns));
 		else
 			log_info("accept: %s; pausing accepts for %d ms", strerror(err),
 				 UR_ACCEPT_PAUSE);

@@ -450,8 +450,8 @@ static void sv_stop_now(struct supervisor *sv)
 	log_msg(LOG_LVL_NOTICE, "stopping now: closing every connection");
 	sd_notify_state("STATUS=stopping now");
 	for (unsigned idx = 0; idx < sv->nprocs; idx++)
-		if (sv->procs[idx].pid != 0 && sigqueue(sv->procs[idx].pid, WORKER_STOP_SIGNAL, none) < 0 &&
-		    errno != ESRCH)
+		if (sv->procs[idx].pid != 0 &&
+		    sigqueue(sv->procs[idx].pid, WORKER_STOP_SIGNAL, none) < 0 && errno != ESRCH)
 			log_warn("sigqueue(worker %u)", sv->procs[idx].lslot);
 }
 
@@ -834,11 +834,12 @@ static void sv_open(struct supervisor *sv)
 		if (listen_adopt(&sv->ls, socks, echo, why, sizeof(why)) < 0)
 			fatalx(EXIT_CONFIG, "%s", why);
 		free(socks);
-		log_info("socket activation: %d socket%s from systemd (%s)", n, log_plural((unsigned)n),
-			 sd_proto_name());
+		log_info("socket activation: %d socket%s from systemd (%s)", n,
+			 log_plural((unsigned)n), sd_proto_name());
 		if (sv_listen_given(&sv->cfg))
 			log_warnx("socket activation: --listen / listen = is ignored; the sockets "
-				  "come from systemd (the socket unit's ListenStream=/ListenDatagram=)");
+				  "come from systemd (the socket unit's ListenStream=, "
+				  "ListenDatagram=)");
 	} else if ((n = listen_open_all(&sv->ls, sv->cfg.listen, sv->cfg.nlisten, sv->cfg.workers,
 					(int)sv->cfg.backlog, why, sizeof(why))) < 0) {
 		fatalx(-n, "%s%s", n == LISTEN_ERR_USAGE ? "--listen: " : "", why);

@@ -44,7 +44,8 @@ int worker_signal(struct worker *w)
 	while ((n = read(w->sigfd, &si, sizeof(si))) == (ssize_t)sizeof(si)) {
 		if ((int)si.ssi_signo == WORKER_STOP_SIGNAL)
 			what = WORKER_SIG_STOP;
-		else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && what == WORKER_SIG_NONE)
+		else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
+			 what == WORKER_SIG_NONE)
 			what = WORKER_SIG_DRAIN;
 	}
 	if (n < 0 && errno != EAGAIN && errno != EINTR)

@@ -108,8 +108,9 @@ TEST_P(LogTest, ServicesAndAcceptedAtDebug)
 	EXPECT_EQ(WaitClosed(day.get(), kTimeoutMs), RecvStatus::kOk); // the line, then EOF
 	std::string where = Where(day_port, d->port(0), "daytime");
 	ASSERT_TRUE(d->WaitForLog(where, kTimeoutMs)) << d->Log();
-	EXPECT_TRUE(std::regex_search(LineWith(d->Log(), where),
-				      std::regex(" in=0 out=[1-9][0-9]* duration=[0-9.]+s reason=eof$")))
+	EXPECT_TRUE(
+	    std::regex_search(LineWith(d->Log(), where),
+			      std::regex(" in=0 out=[1-9][0-9]* duration=[0-9.]+s reason=eof$")))
 	    << d->Log();
 
 	Fd sink = MustConnect(d->port(1), kTimeoutMs);
@@ -120,8 +121,7 @@ TEST_P(LogTest, ServicesAndAcceptedAtDebug)
 	EXPECT_EQ(WaitClosed(sink.get(), kTimeoutMs), RecvStatus::kEof);
 	where = Where(sink_port, d->port(1), "discard");
 	ASSERT_TRUE(d->WaitForLog(where, kTimeoutMs)) << d->Log();
-	EXPECT_NE(LineWith(d->Log(), where).find(" in=1000 out=0 "), std::string::npos)
-	    << d->Log();
+	EXPECT_NE(LineWith(d->Log(), where).find(" in=1000 out=0 "), std::string::npos) << d->Log();
 	EXPECT_NE(d->Log().find("connection accepted: peer=127.0.0.1:" + std::to_string(sink_port) +
 				" listener=127.0.0.1:" + std::to_string(d->port(1)) +
 				" service=discard"),

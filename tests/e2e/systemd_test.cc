@@ -253,10 +253,11 @@ TEST_P(SdActivationTest, Ipv6WildcardSocketsSayWhichStack)
 		sockaddr_in6 sa{};
 		sa.sin6_family = AF_INET6;
 		sa.sin6_addr = in6addr_any;
-		ASSERT_TRUE(fd.valid() &&
-			    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) == 0 &&
-			    bind(fd.get(), reinterpret_cast<sockaddr *>(&sa), sizeof sa) == 0 &&
-			    listen(fd.get(), 16) == 0)
+		ASSERT_TRUE(
+		    fd.valid() &&
+		    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) == 0 &&
+		    bind(fd.get(), reinterpret_cast<sockaddr *>(&sa), sizeof sa) == 0 &&
+		    listen(fd.get(), 16) == 0)
 		    << strerror(errno);
 		fds.push_back(std::move(fd));
 	}
@@ -264,17 +265,19 @@ TEST_P(SdActivationTest, Ipv6WildcardSocketsSayWhichStack)
 	std::string error;
 	{
 		Inheritable keep0(fds[0].get()), keep1(fds[1].get());
-		ASSERT_TRUE(Launch(&p,
-				   {"-f", std::to_string(fds[0].get()), "-f", std::to_string(fds[1].get())},
-				   {"-b", backend(), "-w", "1"}, &error))
+		ASSERT_TRUE(Launch(
+		    &p, {"-f", std::to_string(fds[0].get()), "-f", std::to_string(fds[1].get())},
+		    {"-b", backend(), "-w", "1"}, &error))
 		    << error;
 	}
 	ASSERT_TRUE(p.WaitForStderr("echod: ready", kStartTimeoutMs)) << p.Stderr();
 	std::vector<std::string> listening = LinesWith(p.Stderr(), "listening on");
 	ASSERT_EQ(listening.size(), 2u) << p.Stderr();
-	EXPECT_TRUE(std::regex_search(listening[0], std::regex("tcp \\[::\\]:[0-9]+ \\(dual-stack\\) ")))
+	EXPECT_TRUE(
+	    std::regex_search(listening[0], std::regex("tcp \\[::\\]:[0-9]+ \\(dual-stack\\) ")))
 	    << listening[0];
-	EXPECT_TRUE(std::regex_search(listening[1], std::regex("tcp \\[::\\]:[0-9]+ \\(IPv6 only\\) ")))
+	EXPECT_TRUE(
+	    std::regex_search(listening[1], std::regex("tcp \\[::\\]:[0-9]+ \\(IPv6 only\\) ")))
 	    << listening[1];
 	EXPECT_EQ(p.Stderr().find("is ignored"), std::string::npos) << p.Stderr();
 	p.Signal(SIGTERM);
@@ -447,7 +450,8 @@ std::string KillNextChild(pid_t pid, const std::function<void()> &trigger, bool 
 		usleep(1000);
 	unsigned long child = 0;
 	if (r != pid || !WIFSTOPPED(st) || (st >> 8) != (SIGTRAP | (PTRACE_EVENT_FORK << 8)))
-		problem = "no fork event from the supervisor (wait status " + std::to_string(st) + ")";
+		problem =
+		    "no fork event from the supervisor (wait status " + std::to_string(st) + ")";
 	else if (ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &child) < 0 || child == 0)
 		problem = std::string("PTRACE_GETEVENTMSG: ") + strerror(errno);
 	if (child != 0) {
@@ -484,7 +488,8 @@ TEST_P(SdNotifyTest, AbortedReloadStillSaysReady)
 	ASSERT_EQ(old.size(), 1u) << p.Stderr();
 
 	bool skip = false;
-	std::string problem = KillNextChild(p.pid(), [&] { p.Signal(SIGHUP); }, &skip);
+	std::string problem = KillNextChild(
+	    p.pid(), [&] { p.Signal(SIGHUP); }, &skip);
 	if (skip) {
 		p.Signal(SIGTERM);
 		p.WaitExit(kStartTimeoutMs);
@@ -587,8 +592,9 @@ TEST(SdJournalTest, PrefixesOnlyWhenStderrIsTheJournal)
 	std::istringstream plain_lines(plain.Stderr());
 	while (std::getline(plain_lines, line))
 		EXPECT_TRUE(std::regex_match(
-		    line, std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
-				     "echod: .*")))
+		    line,
+		    std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+			       "echod: .*")))
 		    << line;
 	EXPECT_EQ(LinesWith(plain.Stderr(), "echod: listening on").size(), 1u) << plain.Stderr();
 }

@@ -202,7 +202,8 @@ TEST(ConnLog, PeerIpv4AndIpv6)
 	in6.sin6_port = htons(7);
 	inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
 	conn_log_start(&l, reinterpret_cast<sockaddr *>(&in6), 0, 0);
-	EXPECT_EQ(Where(l, "[::]:13", "daytime"), "peer=[2001:db8::1]:7 listener=[::]:13 service=daytime");
+	EXPECT_EQ(Where(l, "[::]:13", "daytime"),
+		  "peer=[2001:db8::1]:7 listener=[::]:13 service=daytime");
 
 	// A dual-stack listener's IPv4 peer comes IPv4-mapped: printed as IPv4.
 	inet_pton(AF_INET6, "::ffff:198.51.100.1", &in6.sin6_addr);

@@ -20,7 +20,8 @@ std::string Stamp(long long sec, long nsec)
 TEST(LogTime, EpochAndKnownDates)
 {
 	EXPECT_EQ(Stamp(0, 0), "1970-01-01T00:00:00.000Z");
-	EXPECT_EQ(Stamp(951782400, 999999999), "2000-02-29T00:00:00.999Z"); // leap day, 400-year rule
+	EXPECT_EQ(Stamp(951782400, 999999999),
+		  "2000-02-29T00:00:00.999Z"); // leap day, 400-year rule
 	EXPECT_EQ(Stamp(4107542399LL, 1000000), "2100-02-28T23:59:59.001Z"); // 2100 is no leap year
 	EXPECT_EQ(Stamp(1795425755LL, 123456789), "2026-11-23T09:22:35.123Z");
 	EXPECT_EQ(Stamp(-1, 0), "1969-12-31T23:59:59.000Z");
