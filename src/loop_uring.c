@@ -736,7 +736,7 @@ static void ur_svc_admit(struct uring_loop *lp, int fd, int service)
 	const struct sockaddr *peer = NULL;
 	struct svc_conn *c;
 
-	if (lp->w->limits.max_per_ip > 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+	if (worker_wants_peer(lp->w) && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		peer = (const struct sockaddr *)&ss;
 	c = svc_accept(&lp->svc, fd, peer, (enum listen_service)service, lp->now);
 	if (c != NULL)
@@ -770,7 +770,7 @@ static void ur_admit(struct uring_loop *lp, int fd)
 	struct limits_ticket ticket;
 	struct ur_conn *c;
 
-	if (lp->w->limits.max_per_ip > 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+	if (worker_wants_peer(lp->w) && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		peer = (const struct sockaddr *)&ss;
 	if (worker_admit(lp->w, fd, peer, &ticket) < 0)
 		return;
