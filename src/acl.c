@@ -103,8 +103,10 @@ int acl_parse(const char *text, struct acl_rule *r, char *why, size_t whylen)
 	unsigned max, bits;
 
 	if (split(text, host, sizeof(host), &bits_text) < 0 || address(host, r, &max) < 0) {
-		snprintf(why, whylen, "invalid value '%.80s' (expected an IPv4 or IPv6 address, "
-				      "or ADDRESS/BITS)", text);
+		snprintf(why, whylen,
+			 "invalid value '%.80s' (expected an IPv4 or IPv6 address, "
+			 "or ADDRESS/BITS)",
+			 text);
 		return -1;
 	}
 	bits = max;
@@ -115,8 +117,8 @@ int acl_parse(const char *text, struct acl_rule *r, char *why, size_t whylen)
 	}
 	r->bits = (uint8_t)(max == 32 ? 96 + bits : bits);
 	if (r->v4 && r->bits < 96) {
-		snprintf(why, whylen, "invalid value '%.80s' (an IPv4-mapped prefix is at least /96)",
-			 text);
+		snprintf(why, whylen,
+			 "invalid value '%.80s' (an IPv4-mapped prefix is at least /96)", text);
 		return -1;
 	}
 	if (host_bits_set(r->addr, r->bits)) {

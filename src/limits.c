@@ -7,7 +7,7 @@
 
 #define LIMITS_BUCKETS 65536u
 #define RATE_SALT      0x9e3779b9u /* the rate cells hash apart from the per-IP buckets */
-#define MILLI          1000u
+#define MILLI	       1000u
 #define RATE_SKEW_MS   60000 /* how far apart two workers' clock reads can be */
 
 unsigned limits_buckets(unsigned max_per_ip)
@@ -120,10 +120,29 @@ void limits_reap(uint64_t *total, uint64_t open, uint32_t *ip_global, uint32_t *
 }
 
 /*
+ * A rate cell's stamp a little ahead of now: another worker read the clock a moment
+ * later. Much further off, the cell was idle for weeks (the ms stamp wraps in 49 days).
+ */
+static int stamp_ahead(uint32_t now, uint32_t stamp)
+{
+	int32_t elapsed = (int32_t)(now - stamp);
+
+	return elapsed < 0 && elapsed > -RATE_SKEW_MS;
+}
+
+/* Milli-connections a cell has drained since its stamp: all of it after weeks idle. */
+static uint64_t drained(uint32_t now, uint32_t stamp, uint64_t rate)
+{
+	int32_t elapsed = (int32_t)(now - stamp);
+
+	if (stamp_ahead(now, stamp))
+		return 0;
+	return elapsed >= 0 ? (uint64_t)elapsed * rate : UINT64_MAX;
+}
+
+/*
  * One rate cell: drains it to now at rate milli-connections a millisecond, adds delta
- * (milli-connections, negative to take back), returns the new level. A stamp a little
- * ahead of now (another worker read the clock a moment later) drains nothing and stays;
- * one far off is a cell idle for weeks (the ms stamp wraps in 49 days), drained empty.
+ * (milli-connections, negative to take back), returns the new level.
  */
 static uint32_t cell_add(uint64_t *cell, uint32_t now, uint64_t rate, int64_t delta)
 {
@@ -132,18 +151,15 @@ static uint32_t cell_add(uint64_t *cell, uint32_t now, uint64_t rate, int64_t de
 
 	do {
 		uint32_t stamp = (uint32_t)(old >> 32);
-		int32_t elapsed = (int32_t)(now - stamp);
-		uint64_t drained = elapsed >= 0	       ? (uint64_t)elapsed * rate
-				   : elapsed > -RATE_SKEW_MS ? 0
-							     : UINT64_MAX;
+		uint64_t d = drained(now, stamp, rate);
 		int64_t v = (int64_t)(uint32_t)old;
 
-		v = drained >= (uint64_t)v ? 0 : v - (int64_t)drained;
+		v = d >= (uint64_t)v ? 0 : v - (int64_t)d;
 		v += delta;
 		level = v < 0 ? 0 : v > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-		next = (uint64_t)(elapsed >= 0 || elapsed <= -RATE_SKEW_MS ? now : stamp) << 32 | level;
-	} while (!__atomic_compare_exchange_n(cell, &old, next, 1, __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
+		next = (uint64_t)(stamp_ahead(now, stamp) ? stamp : now) << 32 | level;
+	} while (
+	    !__atomic_compare_exchange_n(cell, &old, next, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 	return level;
 }
 

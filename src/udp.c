@@ -119,8 +119,7 @@ unsigned udp_answer_cost(size_t req, size_t ans)
 	return ans <= base ? 1 : (unsigned)((ans + base - 1) / base);
 }
 
-int udp_rate_take(struct udp_ratelimit *r, const uint8_t key[16], uint64_t now_ms,
-		  unsigned cost)
+int udp_rate_take(struct udp_ratelimit *r, const uint8_t key[16], uint64_t now_ms, unsigned cost)
 {
 	int64_t full;
 	uint64_t elapsed;

@@ -28,8 +28,8 @@ extern "C" {
 
 struct acl_rule {
 	uint8_t addr[16]; /* host bits zero */
-	uint8_t bits;     /* prefix length over the 16 bytes: 96 + n for IPv4 /n */
-	uint8_t v4;       /* 1: matches IPv4 (and IPv4-mapped) peers only */
+	uint8_t bits;	  /* prefix length over the 16 bytes: 96 + n for IPv4 /n */
+	uint8_t v4;	  /* 1: matches IPv4 (and IPv4-mapped) peers only */
 };
 
 struct acl_list {

@@ -66,7 +66,7 @@ const char *udp_verdict_name(enum udp_verdict v);
 struct udp_rate_entry {
 	uint8_t key[16];
 	uint64_t stamp; /* ms of the last refill, 0: free */
-	int64_t milli;  /* tokens x 1000; below 0: a debt */
+	int64_t milli;	/* tokens x 1000; below 0: a debt */
 };
 
 struct udp_ratelimit {
@@ -81,8 +81,7 @@ int udp_rate_init(struct udp_ratelimit *r, unsigned rate, unsigned entries, uint
 void udp_rate_fini(struct udp_ratelimit *r);
 /* Takes cost tokens for key at now_ms (> 0); returns 1 when the datagram may be
  * answered. */
-int udp_rate_take(struct udp_ratelimit *r, const uint8_t key[16], uint64_t now_ms,
-		  unsigned cost);
+int udp_rate_take(struct udp_ratelimit *r, const uint8_t key[16], uint64_t now_ms, unsigned cost);
 /* Tokens an answer of ans bytes to a request of req bytes costs: 1, or ans / req
  * rounded up when the answer is larger (an empty request counts as one byte). */
 unsigned udp_answer_cost(size_t req, size_t ans);

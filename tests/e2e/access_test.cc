@@ -24,7 +24,8 @@ void ExpectServed(const std::string &host, int port, const std::string &src, boo
 	Fd fd = Connect(host, port, kTimeoutMs, &error, src);
 	ASSERT_TRUE(fd.valid()) << error;
 	if (banner) {
-		ASSERT_EQ(RecvExact(fd.get(), &got, kBanner.size() + 2, kTimeoutMs), RecvStatus::kOk)
+		ASSERT_EQ(RecvExact(fd.get(), &got, kBanner.size() + 2, kTimeoutMs),
+			  RecvStatus::kOk)
 		    << "from " << src << " to " << host;
 		EXPECT_EQ(got, kBanner + "\r\n");
 	}

@@ -173,8 +173,9 @@ TEST_F(ConfigFileTest, CommandLineBeatsFile)
 // worker would be respawned forever. Refused before anything starts, naming both.
 TEST(RingBoundTest, Over1GiBIsAUsageError)
 {
-	RunResult r = RunEchod(
-	    Join(kSafeListen, {"--ring-buffers=32768", "--ring-buffer-size=1048576"}), kRunTimeoutMs);
+	RunResult r =
+	    RunEchod(Join(kSafeListen, {"--ring-buffers=32768", "--ring-buffer-size=1048576"}),
+		     kRunTimeoutMs);
 	EXPECT_EQ(r.status, 64) << r.err;
 	EXPECT_NE(r.err.find("--ring-buffers x --ring-buffer-size"), std::string::npos) << r.err;
 	RunResult ok =
@@ -201,8 +202,8 @@ TEST_F(ConfigFileTest, CheckConfigPrintsTheAccessLists)
 	EXPECT_EQ(file.status, 0) << file.err;
 	EXPECT_NE(file.out.find("allow = 10.0.0.0/8\ndeny = 10.6.0.0/16\n"), std::string::npos)
 	    << file.out;
-	RunResult both = RunEchod({"-t", "--config=" + path, "--allow=127.0.0.1", "--allow=::1"},
-				  kRunTimeoutMs);
+	RunResult both =
+	    RunEchod({"-t", "--config=" + path, "--allow=127.0.0.1", "--allow=::1"}, kRunTimeoutMs);
 	EXPECT_EQ(both.status, 0) << both.err;
 	EXPECT_NE(both.out.find("allow = 127.0.0.1/32\nallow = ::1/128\ndeny = 10.6.0.0/16\n"),
 		  std::string::npos)

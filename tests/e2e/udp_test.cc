@@ -134,7 +134,8 @@ TEST_P(UdpTest, SequentialPingPongWithTheDefaultsLosesNothing)
 	Fd fd = UdpSocket(kLoopback, 0, &error);
 	ASSERT_TRUE(fd.valid()) << error;
 	for (int i = 0; i < kCount; i++) {
-		std::string msg = "ping " + std::to_string(i) + " " + RandomBytes(i % 200, uint64_t(i));
+		std::string msg =
+		    "ping " + std::to_string(i) + " " + RandomBytes(i % 200, uint64_t(i));
 		ASSERT_TRUE(UdpSendTo(fd.get(), kLoopback, d->port(), msg)) << i;
 		ASSERT_EQ(UdpRecv(fd.get(), &back, kTimeoutMs), RecvStatus::kOk)
 		    << "datagram " << i << " not answered\n"

@@ -45,9 +45,11 @@ struct Lists {
 		char why[256];
 
 		for (const std::string &r : a)
-			EXPECT_EQ(acl_add(&allow, r.c_str(), why, sizeof(why)), 0) << r << ": " << why;
+			EXPECT_EQ(acl_add(&allow, r.c_str(), why, sizeof(why)), 0)
+			    << r << ": " << why;
 		for (const std::string &r : d)
-			EXPECT_EQ(acl_add(&deny, r.c_str(), why, sizeof(why)), 0) << r << ": " << why;
+			EXPECT_EQ(acl_add(&deny, r.c_str(), why, sizeof(why)), 0)
+			    << r << ": " << why;
 	}
 	bool Permits(const std::string &addr) const
 	{
@@ -88,11 +90,26 @@ TEST(AclParse, RefusesWhatIsNotACidrSayingWhy)
 	struct acl_rule r;
 	char why[256];
 
-	for (const char *bad :
-	     {"", "/", "/24", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/+8",
-	      "10.0.0.0/8/8", "10.0.0", "10.0.0.256", "300.0.0.0/8", "localhost", "10.0.0.0/ 8",
-	      " 10.0.0.0", "2001:db8::/129", "2001:db8:::/32", "[10.0.0.0/8]", "::ffff:0:0/95",
-	      "10.0.0.0/0008", "*"}) {
+	for (const char *bad : {"",
+				"/",
+				"/24",
+				"10.0.0.0/",
+				"10.0.0.0/33",
+				"10.0.0.0/-1",
+				"10.0.0.0/+8",
+				"10.0.0.0/8/8",
+				"10.0.0",
+				"10.0.0.256",
+				"300.0.0.0/8",
+				"localhost",
+				"10.0.0.0/ 8",
+				" 10.0.0.0",
+				"2001:db8::/129",
+				"2001:db8:::/32",
+				"[10.0.0.0/8]",
+				"::ffff:0:0/95",
+				"10.0.0.0/0008",
+				"*"}) {
 		EXPECT_EQ(acl_parse(bad, &r, why, sizeof(why)), -1) << "'" << bad << "'";
 		EXPECT_NE(strstr(why, "invalid value"), nullptr) << why;
 	}
@@ -104,8 +121,9 @@ TEST(AclParse, HostBitsPastThePrefixAreRefused)
 {
 	EXPECT_EQ(Canonical("10.1.2.3/8"),
 		  "error: invalid value '10.1.2.3/8' (bits set past the prefix; 10.0.0.0/8?)");
-	EXPECT_EQ(Canonical("2001:db8::1/64"),
-		  "error: invalid value '2001:db8::1/64' (bits set past the prefix; 2001:db8::/64?)");
+	EXPECT_EQ(
+	    Canonical("2001:db8::1/64"),
+	    "error: invalid value '2001:db8::1/64' (bits set past the prefix; 2001:db8::/64?)");
 	EXPECT_EQ(Canonical("0.0.0.1/0"), "error: invalid value '0.0.0.1/0' (bits set past the "
 					  "prefix; 0.0.0.0/0?)");
 }
@@ -116,8 +134,8 @@ TEST(AclAdd, BoundedAndEmptiedByAnEmptyValue)
 	char why[256];
 
 	for (unsigned i = 0; i < ACL_MAX; i++) {
-		std::string rule = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
-				   ".0/24";
+		std::string rule =
+		    "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/24";
 		ASSERT_EQ(acl_add(&l, rule.c_str(), why, sizeof(why)), 0) << why;
 	}
 	EXPECT_EQ(acl_add(&l, "192.0.2.0/24", why, sizeof(why)), -1);

@@ -595,13 +595,29 @@ TEST(ConfigParseFile, ErrorsUseTheGivenPath)
 
 TEST(ConfigPrint, RoundTripsEveryOption)
 {
-	Loaded l = Load({"--listen=127.0.0.1:7007", "--listen=[::1]:8", "--listen=localhost:9",
-			 "-w3", "-bepoll", "--max-conns=5", "--max-conns-per-ip=2",
-			 "--idle-timeout=0", "--drain-timeout=4", "--backlog=16", "--udp-rate=7",
-			 "--banner=say \"hi\" # twice ", "--zerocopy-threshold=4096",
-			 "--ring-buffers=64", "--ring-buffer-size=1024", "--seccomp=false",
-			 "--metrics=127.0.0.1:9100", "--user=nobody", "-q", "--allow=10.0.0.0/8",
-			 "--allow=::1", "--deny=10.9.0.0/16", "--conn-rate=3"});
+	Loaded l = Load({"--listen=127.0.0.1:7007",
+			 "--listen=[::1]:8",
+			 "--listen=localhost:9",
+			 "-w3",
+			 "-bepoll",
+			 "--max-conns=5",
+			 "--max-conns-per-ip=2",
+			 "--idle-timeout=0",
+			 "--drain-timeout=4",
+			 "--backlog=16",
+			 "--udp-rate=7",
+			 "--banner=say \"hi\" # twice ",
+			 "--zerocopy-threshold=4096",
+			 "--ring-buffers=64",
+			 "--ring-buffer-size=1024",
+			 "--seccomp=false",
+			 "--metrics=127.0.0.1:9100",
+			 "--user=nobody",
+			 "-q",
+			 "--allow=10.0.0.0/8",
+			 "--allow=::1",
+			 "--deny=10.9.0.0/16",
+			 "--conn-rate=3"});
 
 	ASSERT_EQ(l.rc, 0) << l.err.msg;
 	ExpectRoundTrip(l.cfg);
@@ -656,8 +672,8 @@ TEST(ConfigUsage, MentionsEveryOption)
 
 TEST(ConfigAcl, RulesRepeatOnTheCommandLine)
 {
-	Loaded l = Load({"--allow=10.0.0.0/8", "--allow", "::1", "--deny=10.6.0.0/16",
-			 "--conn-rate=20"});
+	Loaded l =
+	    Load({"--allow=10.0.0.0/8", "--allow", "::1", "--deny=10.6.0.0/16", "--conn-rate=20"});
 
 	ASSERT_EQ(l.rc, 0) << l.err.msg;
 	EXPECT_EQ(Rules(l.cfg.allow), (std::vector<std::string>{"10.0.0.0/8", "::1/128"}));
@@ -685,8 +701,7 @@ TEST(ConfigAcl, TheCommandLineReplacesTheFilesList)
 	Loaded both = Load({"--config=" + f.path(), "--allow=127.0.0.1", "--allow=::1"});
 
 	ASSERT_EQ(file.rc, 0) << file.err.msg;
-	EXPECT_EQ(Rules(file.cfg.allow),
-		  (std::vector<std::string>{"10.0.0.0/8", "192.0.2.0/24"}));
+	EXPECT_EQ(Rules(file.cfg.allow), (std::vector<std::string>{"10.0.0.0/8", "192.0.2.0/24"}));
 	ASSERT_EQ(both.rc, 0) << both.err.msg;
 	EXPECT_EQ(Rules(both.cfg.allow), (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
 	EXPECT_EQ(Rules(both.cfg.deny), (std::vector<std::string>{"10.6.0.0/16"}));
@@ -799,8 +814,8 @@ TEST(ConfigRing, OnlyTheEndResultCounts)
 	EXPECT_EQ(file.rc, 0) << file.err.msg;
 
 	TempFile big("ring-buffers = 32768\nring-buffer-size = 16384\n");
-	Loaded l = Load({"--config=" + big.path(), "--ring-buffer-size=1048576",
-			 "--ring-buffers=64"});
+	Loaded l =
+	    Load({"--config=" + big.path(), "--ring-buffer-size=1048576", "--ring-buffers=64"});
 	EXPECT_EQ(l.rc, 0) << l.err.msg;
 	EXPECT_EQ(l.cfg.ring_buffers * uint64_t(l.cfg.ring_buffer_size), 64u << 20);
 }
@@ -811,11 +826,12 @@ TEST(ConfigUsage, ShowsEachDefault)
 {
 	std::string usage = Usage();
 
-	for (const char *note : {"auto | epoll | io_uring (default: auto)", "(default: 300)",
-				 "(default: 10000)", "(default: 4096)", "(default: 512)",
-				 "(default: 8192)", "(default: every client)", "(default tcp::7)",
-				 "(default: online CPUs)", "off by default"})
-		EXPECT_NE(usage.find(note), std::string::npos) << "no " << note << " in:\n" << usage;
+	for (const char *note :
+	     {"auto | epoll | io_uring (default: auto)", "(default: 300)", "(default: 10000)",
+	      "(default: 4096)", "(default: 512)", "(default: 8192)", "(default: every client)",
+	      "(default tcp::7)", "(default: online CPUs)", "off by default"})
+		EXPECT_NE(usage.find(note), std::string::npos) << "no " << note << " in:\n"
+							       << usage;
 	size_t start = 0;
 	while (start < usage.size()) {
 		size_t end = usage.find('\n', start);

@@ -421,9 +421,9 @@ TEST(LimitsRate, ABurstOfNThenNASecond)
 	Key k = V4("10.0.0.1");
 
 	EXPECT_EQ(Connects(l, k, 1000, 30), 10);
-	EXPECT_EQ(Connects(l, k, 1099, 1), 0);	 // 0.99 of a connection drained
-	EXPECT_EQ(Connects(l, k, 1100, 5), 1);	 // one after 100 ms
-	EXPECT_EQ(Connects(l, k, 1600, 10), 5);	 // five after 500 ms more
+	EXPECT_EQ(Connects(l, k, 1099, 1), 0);	  // 0.99 of a connection drained
+	EXPECT_EQ(Connects(l, k, 1100, 5), 1);	  // one after 100 ms
+	EXPECT_EQ(Connects(l, k, 1600, 10), 5);	  // five after 500 ms more
 	EXPECT_EQ(Connects(l, k, 60000, 30), 10); // never more than the burst
 }
 

@@ -175,15 +175,15 @@ TEST_F(UdpRate, TheTableIsBoundedAndForgetsTheStalest)
 // An answer K times its request's size costs K: amplification is what the rate caps.
 TEST(UdpAnswerCost, IsTheAmplificationRoundedUp)
 {
-	EXPECT_EQ(udp_answer_cost(5, 5), 1u);	   // echo
-	EXPECT_EQ(udp_answer_cost(0, 0), 1u);	   // an empty echo
+	EXPECT_EQ(udp_answer_cost(5, 5), 1u); // echo
+	EXPECT_EQ(udp_answer_cost(0, 0), 1u); // an empty echo
 	EXPECT_EQ(udp_answer_cost(65507, 65507), 1u);
-	EXPECT_EQ(udp_answer_cost(1000, 10), 1u);  // smaller answers cost one too
-	EXPECT_EQ(udp_answer_cost(1, 444), 444u);  // chargen to one byte
-	EXPECT_EQ(udp_answer_cost(0, 444), 444u);  // an empty request counts as one byte
-	EXPECT_EQ(udp_answer_cost(100, 444), 5u);  // 4.44, rounded up
-	EXPECT_EQ(udp_answer_cost(444, 444), 1u);  // chargen to a request its size
-	EXPECT_EQ(udp_answer_cost(0, 26), 26u);	   // daytime
+	EXPECT_EQ(udp_answer_cost(1000, 10), 1u); // smaller answers cost one too
+	EXPECT_EQ(udp_answer_cost(1, 444), 444u); // chargen to one byte
+	EXPECT_EQ(udp_answer_cost(0, 444), 444u); // an empty request counts as one byte
+	EXPECT_EQ(udp_answer_cost(100, 444), 5u); // 4.44, rounded up
+	EXPECT_EQ(udp_answer_cost(444, 444), 1u); // chargen to a request its size
+	EXPECT_EQ(udp_answer_cost(0, 26), 26u);	  // daytime
 }
 
 TEST_F(UdpRate, CostlyAnswersTakeTheirCostAndLeaveADebt)
