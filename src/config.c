@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 enum opt_type {
@@ -25,7 +26,7 @@ enum opt_type {
 	OPT_TEXT,     /* free text, at most CONFIG_TEXT_MAX - 1 bytes */
 	OPT_ENDPOINT, /* [HOST]:PORT or PORT, kept as text; empty: off */
 	OPT_USER,     /* USER[:GROUP] that exists here, kept as text; empty: off */
-	OPT_BOOL,     /* true | false, on the command line too (--seccomp=false) */
+	OPT_BOOL,     /* parse_bool's words, on the command line too (--seccomp=off) */
 	OPT_VERBOSE,  /* flag: command line -v, file "verbose = true" */
 	OPT_QUIET,
 	OPT_ACTION,   /* command line only: help, version, check-config */
@@ -107,7 +108,6 @@ static const struct option_def options[] = {
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
-_Static_assert(NOPTIONS <= 64, "walk_args keeps one bit a row");
 
 static const char *const backend_names[] = {"auto", "epoll", "io_uring"};
 
@@ -171,16 +171,22 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	return 0;
 }
 
+/* The usual spellings, in any case: true/false, yes/no, on/off, 1/0. */
 static int parse_bool(const char *s, int *out)
 {
-	if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "1") == 0)
-		*out = 1;
-	else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "0") == 0)
-		*out = 0;
-	else
-		return -1;
-	return 0;
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+			*out = strcasecmp(s, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return -1;
 }
+
+#define BOOL_WORDS "true or false, yes or no, on or off, 1 or 0"
 
 static int set_listen(struct config *cfg, const char *value, char *why, size_t whylen)
 {
@@ -226,6 +232,50 @@ static int check_user(const char *value, char *why, size_t whylen)
 	if (n < 0 || (size_t)n >= whylen)
 		return -1;
 	return priv_resolve(value, &ids, why + n, whylen - (size_t)n) == 0 ? 0 : -1;
+}
+
+/*
+ * verbose and quiet, one setting under two names. On the command line each -v adds
+ * a level (debug, 2, is the most) and -q means warnings and errors; in the file
+ * "verbose" is a boolean or 2 (debug: what -t prints for -vv) and "quiet" a boolean,
+ * the later line winning. Both at once within one source is refused: which one the
+ * user meant cannot be guessed. Across sources the command line wins, as for every
+ * setting: its first -v or -q replaces what the file said (walk_args).
+ */
+static int set_verbosity(struct config *cfg, int verbose, const char *value, int from_file,
+			 char *why, size_t whylen)
+{
+	int on = 1, level = 2;
+
+	if (from_file && !(verbose && strcmp(value, "2") == 0)) {
+		if (parse_bool(value, &on) < 0) {
+			snprintf(why, whylen, "invalid value '%s' (expected %s%s)", value,
+				 BOOL_WORDS, verbose ? ", or 2 for debug" : "");
+			return -1;
+		}
+		level = 1;
+	}
+	if (!on) {
+		if (verbose ? cfg->verbosity > 0 : cfg->verbosity < 0)
+			cfg->verbosity = 0;
+		return 0;
+	}
+	if (verbose ? cfg->verbosity < 0 : cfg->verbosity > 0) {
+		if (from_file)
+			snprintf(why, whylen, "cannot be combined with '%s = true' above",
+				 verbose ? "quiet" : "verbose");
+		else
+			snprintf(why, whylen, "cannot be combined with %s",
+				 verbose ? "-q/--quiet" : "-v/--verbose");
+		return -1;
+	}
+	if (!verbose)
+		cfg->verbosity = -1;
+	else if (from_file)
+		cfg->verbosity = level;
+	else if (cfg->verbosity < 2)
+		cfg->verbosity++;
+	return 0;
 }
 
 /*
@@ -280,24 +330,14 @@ static int set_value(struct config *cfg, const struct option_def *o, const char 
 		return 0;
 	case OPT_BOOL:
 		if (parse_bool(value, &b) < 0) {
-			snprintf(why, whylen, "invalid value '%s' (expected true or false)", value);
+			snprintf(why, whylen, "invalid value '%s' (expected %s)", value, BOOL_WORDS);
 			return -1;
 		}
 		memcpy(field, &b, sizeof(b));
 		return 0;
 	case OPT_VERBOSE:
 	case OPT_QUIET:
-		if (!from_file) {
-			cfg->verbosity += o->type == OPT_VERBOSE ? 1 : -1;
-			return 0;
-		}
-		if (parse_bool(value, &b) < 0) {
-			snprintf(why, whylen, "invalid value '%s' (expected true or false)", value);
-			return -1;
-		}
-		if (b)
-			cfg->verbosity = o->type == OPT_VERBOSE ? 1 : -1;
-		return 0;
+		return set_verbosity(cfg, o->type == OPT_VERBOSE, value, from_file, why, whylen);
 	case OPT_ACTION:
 		cfg->action = o->action;
 		return 0;
@@ -330,6 +370,49 @@ static char *trim(char *s)
 	return s;
 }
 
+/*
+ * A value in the file, in place. Unquoted, it is taken as it stands and may not hold
+ * a double quote. Quoted, the quotes wrap the whole value, and inside them \" is a
+ * quote and \\ a backslash; no other escape exists. config_print writes this form.
+ */
+static int unquote(char *value, char *why, size_t whylen)
+{
+	const char *in = value + 1;
+	char *out = value;
+
+	if (*value != '"') {
+		if (strchr(value, '"') == NULL)
+			return 0;
+		snprintf(why, whylen, "a double quote inside an unquoted value (quote the "
+				      "whole value, with \\\" for a quote inside)");
+		return -1;
+	}
+	for (;;) {
+		char c = *in++;
+
+		if (c == '"')
+			break;
+		if (c == '\\' && *in != '\0') {
+			c = *in++;
+			if (c != '"' && c != '\\') {
+				snprintf(why, whylen, "unknown escape '\\%c' in a quoted value "
+						      "(only \\\" and \\\\)", c);
+				return -1;
+			}
+		} else if (c == '\0' || c == '\\') {
+			snprintf(why, whylen, "no closing double quote");
+			return -1;
+		}
+		*out++ = c;
+	}
+	if (*in != '\0') {
+		snprintf(why, whylen, "'%.40s' after the closing double quote", in);
+		return -1;
+	}
+	*out = '\0';
+	return 0;
+}
+
 /* Applies one "name = value" line; returns 0 or EXIT_CONFIG. */
 static int file_line(struct config *cfg, char *line, const char *path, unsigned lineno,
 		     struct config_error *err)
@@ -337,7 +420,6 @@ static int file_line(struct config *cfg, char *line, const char *path, unsigned 
 	char why[400];
 	char *eq, *name, *value;
 	const struct option_def *o;
-	size_t vlen;
 
 	name = trim(line);
 	if (*name == '\0' || *name == '#')
@@ -348,18 +430,14 @@ static int file_line(struct config *cfg, char *line, const char *path, unsigned 
 	*eq = '\0';
 	name = trim(name);
 	value = trim(eq + 1);
-	vlen = strlen(value);
-	if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
-		value[vlen - 1] = '\0';
-		value++;
-	}
 	o = find_long(name, strlen(name));
 	if (o == NULL)
 		return set_error(err, EXIT_CONFIG, "%s:%u: unknown option '%s'", path, lineno, name);
 	if (o->flags & OPTF_CMDLINE)
 		return set_error(err, EXIT_CONFIG, "%s:%u: %s: allowed on the command line only",
 				 path, lineno, name);
-	if (set_value(cfg, o, value, 1, why, sizeof(why)) < 0)
+	if (unquote(value, why, sizeof(why)) < 0 ||
+	    set_value(cfg, o, value, 1, why, sizeof(why)) < 0)
 		return set_error(err, EXIT_CONFIG, "%s:%u: %s: %s", path, lineno, name, why);
 	return 0;
 }
@@ -427,28 +505,41 @@ static int load_file(struct config *cfg, const char *path, struct config_error *
 	return rc;
 }
 
-static int repeatable(const struct option_def *o)
-{
-	return o->type == OPT_LISTEN || o->type == OPT_ACL;
-}
-
-static void list_clear(struct config *cfg, const struct option_def *o)
-{
-	if (o->type == OPT_LISTEN)
-		cfg->nlisten = 0;
-	else
-		((struct acl_list *)((char *)cfg + o->off))->n = 0;
-}
-
 /*
  * Walks argv. With apply == 0 it only finds --config, --help and --version (so a
  * broken file never hides --help); with apply == 1 it sets every option, the first
  * --listen (--allow, --deny) replacing the file's listeners (rules).
  */
+/*
+ * One value from the command line. The command line replaces the file's listeners,
+ * access lists and verbose/quiet as a whole (the first --listen, --allow, --deny, -v
+ * or -q clears them) rather than adding to them.
+ */
+static int set_arg(struct config *cfg, const struct option_def *o, const char *value,
+		   unsigned *replaced, char *why, size_t whylen)
+{
+	enum { LISTEN_REPLACED = 1, VERBOSITY_REPLACED = 2, ALLOW_REPLACED = 4, DENY_REPLACED = 8 };
+	unsigned acl_bit = o->off == F(allow) ? ALLOW_REPLACED : DENY_REPLACED;
+
+	if (o->type == OPT_LISTEN && !(*replaced & LISTEN_REPLACED)) {
+		cfg->nlisten = 0;
+		*replaced |= LISTEN_REPLACED;
+	}
+	if (o->type == OPT_ACL && !(*replaced & acl_bit)) {
+		((struct acl_list *)((char *)cfg + o->off))->n = 0;
+		*replaced |= acl_bit;
+	}
+	if ((o->type == OPT_VERBOSE || o->type == OPT_QUIET) && !(*replaced & VERBOSITY_REPLACED)) {
+		cfg->verbosity = 0;
+		*replaced |= VERBOSITY_REPLACED;
+	}
+	return set_value(cfg, o, value, 0, why, whylen);
+}
+
 static int walk_args(struct config *cfg, int argc, char *const argv[], int apply,
 		     struct config_error *err)
 {
-	uint64_t restarted = 0; /* repeatable options the command line started over, by row */
+	unsigned replaced = 0; /* set_arg's bits */
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *value = NULL;
@@ -489,8 +580,10 @@ static int walk_args(struct config *cfg, int argc, char *const argv[], int apply
 
 				for (; o != NULL && !takes_value(o) && *p != '\0';
 				     o = find_short(*++p))
-					if (apply || o->type == OPT_ACTION)
-						set_value(cfg, o, "", 0, why, sizeof(why));
+					if ((apply || o->type == OPT_ACTION) &&
+					    set_arg(cfg, o, "", &replaced, why, sizeof(why)) < 0)
+						return set_error(err, EXIT_USAGE, "--%s: %s",
+								 o->name, why);
 				if (*p == '\0')
 					continue;
 				if (o == NULL)
@@ -507,12 +600,8 @@ static int walk_args(struct config *cfg, int argc, char *const argv[], int apply
 		}
 		if (!apply && o->type != OPT_ACTION && o->off != F(config_file))
 			continue;
-		if (apply && repeatable(o) && !(restarted & (1ull << (o - options)))) {
-			list_clear(cfg, o);
-			restarted |= 1ull << (o - options);
-		}
 		snprintf(label, sizeof(label), "--%s", o->name);
-		if (set_value(cfg, o, value ? value : "", 0, why, sizeof(why)) < 0)
+		if (set_arg(cfg, o, value ? value : "", &replaced, why, sizeof(why)) < 0)
 			return set_error(err, EXIT_USAGE, "%s: %s", label, why);
 	}
 	return 0;
@@ -564,6 +653,18 @@ static void print_acl(const struct acl_list *l, const char *name, FILE *out)
 	}
 }
 
+/* name = "text", in the form unquote reads back. */
+static void print_quoted(FILE *out, const char *name, const char *text)
+{
+	fprintf(out, "%s = \"", name);
+	for (; *text != '\0'; text++) {
+		if (*text == '"' || *text == '\\')
+			fputc('\\', out);
+		fputc(*text, out);
+	}
+	fputs("\"\n", out);
+}
+
 static void print_value(const struct config *cfg, const struct option_def *o, FILE *out)
 {
 	const char *field = (const char *)cfg + o->off;
@@ -591,14 +692,15 @@ static void print_value(const struct config *cfg, const struct option_def *o, FI
 	case OPT_TEXT:
 	case OPT_ENDPOINT:
 	case OPT_USER:
-		fprintf(out, "%s = \"%s\"\n", o->name, field);
+		print_quoted(out, o->name, field);
 		break;
 	case OPT_BOOL:
 		memcpy(&b, field, sizeof(b));
 		fprintf(out, "%s = %s\n", o->name, b ? "true" : "false");
 		break;
 	case OPT_VERBOSE:
-		fprintf(out, "verbose = %s\n", cfg->verbosity > 0 ? "true" : "false");
+		fprintf(out, "verbose = %s\n",
+			cfg->verbosity > 1 ? "2" : cfg->verbosity > 0 ? "true" : "false");
 		break;
 	case OPT_QUIET:
 		fprintf(out, "quiet = %s\n", cfg->verbosity < 0 ? "true" : "false");

@@ -128,7 +128,7 @@ static int conn_flush(struct echo_ctx *e, struct conn *c)
 		c->flags &= ~CONN_WRITABLE;
 		return 0;
 	}
-	echo_stat(e, STAT_bytes_out, (uint64_t)n);
+	stats_add2(e->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out, (uint64_t)n);
 	timer_touch(&e->idle, &c->idle, e->now);
 	if (!pending_advance(&c->pending, (uint32_t)n)) {
 		c->flags &= ~CONN_WRITABLE; /* a partial send: the socket buffer is full */
@@ -154,7 +154,7 @@ static int conn_echo(struct echo_ctx *e, struct conn *c, size_t n)
 	}
 	if (s < 0)
 		s = 0;
-	echo_stat(e, STAT_bytes_out, (uint64_t)s);
+	stats_add2(e->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out, (uint64_t)s);
 	if ((size_t)s == n)
 		return 0;
 	pending_hold(&c->pending, e->rbuf, (uint32_t)s, (uint32_t)(n - (size_t)s));
@@ -178,7 +178,7 @@ static void conn_read(struct echo_ctx *e, struct conn *c)
 		}
 		n = e->io.recv(c->fd, e->rbuf, e->bufs.size, 0);
 		if (n > 0) {
-			echo_stat(e, STAT_bytes_in, (uint64_t)n);
+			stats_add2(e->stats, STAT_bytes_in, c->listener, LSTAT_bytes_in, (uint64_t)n);
 			echo_stat(e, STAT_msgs, 1);
 			timer_touch(&e->idle, &c->idle, e->now);
 			if (conn_echo(e, c, (size_t)n) < 0)

@@ -365,7 +365,8 @@ static int adopt_one(struct listener *l, const struct sd_socket *s, char *why, s
 	int rc;
 
 	l->spec.proto = s->type == SOCK_DGRAM ? LISTEN_UDP : LISTEN_TCP;
-	/* FileDescriptorName= may name a service; other names (the unit's) mean echo. */
+	/* FileDescriptorName= may name a service; other names (the unit's) mean echo.
+	 * Sockets named "metrics" never come here: the supervisor takes them first. */
 	if (parse_service(s->name, &service) == 0 && service == SERVICE_REVERSE &&
 	    l->spec.proto == LISTEN_UDP) {
 		snprintf(why, whylen, "datagram socket %d from systemd is named 'reverse': the "

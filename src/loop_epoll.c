@@ -72,38 +72,39 @@ static void conn_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
 	echo_event(&lp->echo, c, flags);
 }
 
-static void ep_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storage *ss)
+static void ep_admit(struct epoll_loop *lp, int fd, unsigned li, const struct sockaddr_storage *ss)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
 	struct limits_ticket ticket;
 	struct conn *c;
 
-	if (worker_admit(lp->w, fd, (const struct sockaddr *)ss, &ticket) < 0)
+	if (worker_admit(lp->w, fd, li, (const struct sockaddr *)ss, &ticket) < 0)
 		return;
 	c = echo_open(&lp->echo, fd, &ticket);
 	if (c == NULL) {
 		worker_refuse_nomem(lp->w, fd, &ticket);
 		return;
 	}
+	c->listener = (uint16_t)stats_lrow(li);
 	ev.data.ptr = c;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		echo_close(&lp->echo, c, conn_errno_reason(errno));
 }
 
 /* ep_admit for a descriptor accepted without its address. */
-static void ep_admit_peer(struct epoll_loop *lp, int fd)
+static void ep_admit_peer(struct epoll_loop *lp, int fd, unsigned li)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
 		memset(&ss, 0, sizeof(ss));
-	ep_admit(lp, fd, &ss);
+	ep_admit(lp, fd, li, &ss);
 }
 
 /* A connection for another service than echo: service.c runs it, on the same edges. */
-static void ep_svc_admit(struct epoll_loop *lp, int fd, const struct sockaddr_storage *ss,
-			 enum listen_service service)
+static void ep_svc_admit(struct epoll_loop *lp, int fd, unsigned li,
+			 const struct sockaddr_storage *ss, enum listen_service service)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
 	struct sockaddr_storage peer;
@@ -115,7 +116,7 @@ static void ep_svc_admit(struct epoll_loop *lp, int fd, const struct sockaddr_st
 			memset(&peer, 0, sizeof(peer));
 		ss = &peer;
 	}
-	c = svc_accept(&lp->svc, fd, (const struct sockaddr *)ss, service, lp->now);
+	c = svc_accept(&lp->svc, fd, li, (const struct sockaddr *)ss, service, lp->now);
 	if (c == NULL)
 		return;
 	ev.data.ptr = c;
@@ -158,10 +159,12 @@ static void ep_accept(struct epoll_loop *lp, struct ep_listener *l)
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
+			unsigned li = (unsigned)(l - lp->listeners);
+
 			if (l->service != SERVICE_ECHO)
-				ep_svc_admit(lp, fd, &ss, l->service);
+				ep_svc_admit(lp, fd, li, &ss, l->service);
 			else
-				ep_admit(lp, fd, &ss);
+				ep_admit(lp, fd, li, &ss);
 			continue;
 		}
 		switch (errno) {
@@ -205,7 +208,7 @@ static int ep_udp_setup(struct epoll_loop *lp)
 
 		if (w->listen_specs[i].proto != LISTEN_UDP)
 			continue;
-		*u = (struct udp_sock){EV_UDP, w->listen_fds[i], w->listen_specs[i].service};
+		*u = (struct udp_sock){EV_UDP, w->listen_fds[i], w->listen_specs[i].service, i};
 		lp->nudp++;
 		if (w->shared_listeners)
 			ev.events |= EPOLLEXCLUSIVE;
@@ -243,9 +246,9 @@ static void ep_drain_start(struct epoll_loop *lp)
 		while ((fd = accept4(lp->listeners[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
 		       0) {
 			if (lp->listeners[i].service != SERVICE_ECHO)
-				ep_svc_admit(lp, fd, NULL, lp->listeners[i].service);
+				ep_svc_admit(lp, fd, i, NULL, lp->listeners[i].service);
 			else
-				ep_admit_peer(lp, fd);
+				ep_admit_peer(lp, fd, i);
 		}
 		close(lp->listeners[i].fd);
 		lp->listeners[i].fd = -1;

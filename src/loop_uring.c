@@ -582,7 +582,8 @@ static void on_send(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 		wanted += lp->blen[bid] - (i == 0 ? c->head_off : 0);
 	if ((size_t)cqe->res < wanted)
 		ur_stat(lp, STAT_short_sends, 1);
-	ur_stat(lp, STAT_bytes_out, (uint64_t)cqe->res);
+	stats_add2(lp->w->stats, STAT_bytes_out, c->base.listener, LSTAT_bytes_out,
+		   (uint64_t)cqe->res);
 	timer_touch(&lp->idle, &c->base.idle, lp->now);
 	if (zc_result) {
 		c->zc_bid = c->qhead;
@@ -603,7 +604,7 @@ static void on_send(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 
 static void on_recv_data(struct uring_loop *lp, struct ur_conn *c, unsigned bid, int res)
 {
-	ur_stat(lp, STAT_bytes_in, (uint64_t)res);
+	stats_add2(lp->w->stats, STAT_bytes_in, c->base.listener, LSTAT_bytes_in, (uint64_t)res);
 	ur_stat(lp, STAT_msgs, 1);
 	timer_touch(&lp->idle, &c->base.idle, lp->now);
 	/* A bundle fills its buffers in order, each but the last in full. */
@@ -729,7 +730,7 @@ static void on_svc_poll(struct uring_loop *lp, struct svc_conn *c, struct io_uri
 		ur_svc_arm(lp, c);
 }
 
-static void ur_svc_admit(struct uring_loop *lp, int fd, int service)
+static void ur_svc_admit(struct uring_loop *lp, int fd, unsigned li, int service)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -738,7 +739,7 @@ static void ur_svc_admit(struct uring_loop *lp, int fd, int service)
 
 	if (worker_wants_peer(lp->w) && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		peer = (const struct sockaddr *)&ss;
-	c = svc_accept(&lp->svc, fd, peer, (enum listen_service)service, lp->now);
+	c = svc_accept(&lp->svc, fd, li, peer, (enum listen_service)service, lp->now);
 	if (c != NULL)
 		ur_svc_arm(lp, c);
 }
@@ -762,7 +763,7 @@ static void ur_arm_accept(struct uring_loop *lp, struct ur_listener *l)
 	l->armed = 1;
 }
 
-static void ur_admit(struct uring_loop *lp, int fd)
+static void ur_admit(struct uring_loop *lp, int fd, unsigned li)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -772,7 +773,7 @@ static void ur_admit(struct uring_loop *lp, int fd)
 
 	if (worker_wants_peer(lp->w) && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		peer = (const struct sockaddr *)&ss;
-	if (worker_admit(lp->w, fd, peer, &ticket) < 0)
+	if (worker_admit(lp->w, fd, li, peer, &ticket) < 0)
 		return;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -781,6 +782,7 @@ static void ur_admit(struct uring_loop *lp, int fd)
 	}
 	c->base.kind = EV_CONN;
 	c->base.fd = fd;
+	c->base.listener = (uint16_t)stats_lrow(li);
 	c->base.ticket = ticket;
 	c->base.state = CONN_ECHOING;
 	timer_insert(&lp->idle, &c->base.idle, lp->now);
@@ -802,9 +804,9 @@ static void ur_close_listener(struct uring_loop *lp, struct ur_listener *l)
 		return;
 	while ((fd = accept4((int)l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
 		if (l->service != SERVICE_ECHO)
-			ur_svc_admit(lp, fd, l->service);
+			ur_svc_admit(lp, fd, (unsigned)(l - lp->listeners), l->service);
 		else
-			ur_admit(lp, fd);
+			ur_admit(lp, fd, (unsigned)(l - lp->listeners));
 	}
 	close((int)l->fd);
 	l->closed = 1;
@@ -838,9 +840,9 @@ static void on_accept(struct uring_loop *lp, struct ur_listener *l, struct io_ur
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		l->armed = 0;
 	if (cqe->res >= 0 && l->service != SERVICE_ECHO)
-		ur_svc_admit(lp, cqe->res, l->service);
+		ur_svc_admit(lp, cqe->res, (unsigned)(l - lp->listeners), l->service);
 	else if (cqe->res >= 0)
-		ur_admit(lp, cqe->res); /* accepted is accepted, draining or not */
+		ur_admit(lp, cqe->res, (unsigned)(l - lp->listeners)); /* accepted is accepted */
 	else if (cqe->res != -ECANCELED && !lp->draining)
 		ur_accept_pause(lp, l, -cqe->res);
 	if (l->armed)

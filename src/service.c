@@ -82,29 +82,79 @@ void svc_chargen(uint32_t *pos, char *out, size_t len)
 
 /* ---- reverse ---- */
 
-static char *put_reversed(char *out, const char *s, size_t n)
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong form, no
+ * surrogate, nothing above U+10FFFF), 0 when there is none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-	for (size_t i = n; i > 0; i--)
-		*out++ = s[i - 1];
-	return out;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0; /* a continuation byte, C0, C1 (overlong) or F5 to FF */
+	if (s[0] == 0xe0)
+		lo = 0xa0; /* below: overlong */
+	else if (s[0] == 0xed)
+		hi = 0x9f; /* above: surrogates */
+	else if (s[0] == 0xf0)
+		lo = 0x90; /* below: overlong */
+	else if (s[0] == 0xf4)
+		hi = 0x8f; /* above: over U+10FFFF */
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
 }
 
-/* The line a||b (its newline already cut off), reversed; a final '\r' stays last. */
-static char *put_line(char *out, const char *a, size_t alen, const char *b, size_t blen,
-		      const char *nl)
+void svc_reverse_text(const char *s, size_t n, char *out)
 {
-	int cr = blen > 0 ? b[blen - 1] == '\r' : alen > 0 && a[alen - 1] == '\r';
+	size_t i, k;
 
-	if (cr && blen > 0)
-		blen--;
-	else if (cr)
-		alen--;
-	out = put_reversed(out, b, blen);
-	out = put_reversed(out, a, alen);
+	for (i = 0; i < n; i += k) {
+		k = utf8_len((const unsigned char *)s + i, n - i);
+		if (k == 0)
+			break;
+		memcpy(out + n - i - k, s + i, k);
+	}
+	if (i == n)
+		return;
+	for (i = 0; i < n; i++) /* not UTF-8: byte by byte */
+		out[n - 1 - i] = s[i];
+}
+
+/* The line held in l followed by b (its newline already cut off), reversed into out;
+ * a final '\r' stays last. The line is made whole in l->buf first, so a character
+ * split between two reads is reversed as one. Empties l. */
+static char *put_line(char *out, struct svc_line *l, const char *b, size_t blen, int nl)
+{
+	const char *s = b;
+	size_t n = blen;
+	int cr;
+
+	if (l->len > 0) {
+		if (blen > 0)
+			memcpy(l->buf + l->len, b, blen); /* fits: checked by the caller */
+		s = l->buf;
+		n = l->len + blen;
+	}
+	cr = n > 0 && s[n - 1] == '\r';
+	n -= (size_t)cr;
+	svc_reverse_text(s, n, out);
+	out += n;
 	if (cr)
 		*out++ = '\r';
-	if (nl != NULL)
+	if (nl)
 		*out++ = '\n';
+	l->len = 0;
 	return out;
 }
 
@@ -124,8 +174,7 @@ ssize_t svc_reverse_feed(struct svc_line *l, const char *in, size_t n, char *out
 			l->len += (uint32_t)seg;
 			break;
 		}
-		o = put_line(o, l->buf, l->len, in + i, seg, nl);
-		l->len = 0;
+		o = put_line(o, l, in + i, seg, 1);
 		i += seg + 1;
 	}
 	return o - out;
@@ -133,10 +182,7 @@ ssize_t svc_reverse_feed(struct svc_line *l, const char *in, size_t n, char *out
 
 size_t svc_reverse_flush(struct svc_line *l, char *out)
 {
-	size_t n = (size_t)(put_line(out, l->buf, l->len, NULL, 0, NULL) - out);
-
-	l->len = 0;
-	return n;
+	return (size_t)(put_line(out, l, NULL, 0, 0) - out);
 }
 
 /* ---- UDP ---- */
@@ -239,7 +285,7 @@ static ssize_t svc_recv(struct svc_set *s, struct svc_conn *c, size_t max, uint6
 		n = recv(c->fd, s->in, max, MSG_DONTWAIT); /* nonblocking, whoever accepted it */
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
-		svc_stat(s, STAT_bytes_in, (uint64_t)n);
+		stats_add2(s->w->stats, STAT_bytes_in, c->listener, LSTAT_bytes_in, (uint64_t)n);
 		svc_stat(s, STAT_msgs, 1);
 		timer_touch(&s->idle, &c->idle, now);
 		/* A short read emptied the socket, unless the FIN is queued behind it. */
@@ -275,7 +321,7 @@ static ssize_t svc_send(struct svc_set *s, struct svc_conn *c, const char *buf, 
 	if ((size_t)n < len)
 		c->flags &= ~SVC_WRITABLE;
 	if (n > 0) {
-		svc_stat(s, STAT_bytes_out, (uint64_t)n);
+		stats_add2(s->w->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out, (uint64_t)n);
 		timer_touch(&s->idle, &c->idle, now);
 	}
 	return n;
@@ -442,7 +488,7 @@ void svc_event(struct svc_set *s, struct svc_conn *c, int readable, int writable
 }
 
 /* daytime over TCP: the line, then close; no state is kept. */
-static void svc_daytime_once(struct svc_set *s, int fd, struct limits_ticket *ticket)
+static void svc_daytime_once(struct svc_set *s, int fd, unsigned li, struct limits_ticket *ticket)
 {
 	char line[SVC_DAYTIME_MAX];
 	size_t len = svc_daytime(time(NULL), line, sizeof(line));
@@ -450,22 +496,22 @@ static void svc_daytime_once(struct svc_set *s, int fd, struct limits_ticket *ti
 
 	limits_release(&s->w->limits, ticket);
 	if (n > 0)
-		svc_stat(s, STAT_bytes_out, (uint64_t)n);
+		stats_add2(s->w->stats, STAT_bytes_out, li, LSTAT_bytes_out, (uint64_t)n);
 	/* A fresh socket's buffer takes a line this short whole. */
 	svc_stat(s, n == (ssize_t)len ? STAT_closed_eof : STAT_closed_error, 1);
 	close(fd);
 }
 
-struct svc_conn *svc_accept(struct svc_set *s, int fd, const struct sockaddr *peer,
+struct svc_conn *svc_accept(struct svc_set *s, int fd, unsigned li, const struct sockaddr *peer,
 			    enum listen_service service, uint64_t now)
 {
 	struct limits_ticket ticket;
 	struct svc_conn *c;
 
-	if (worker_admit_plain(s->w, fd, peer, &ticket) < 0)
+	if (worker_admit_plain(s->w, fd, li, peer, &ticket) < 0)
 		return NULL;
 	if (service == SERVICE_DAYTIME) {
-		svc_daytime_once(s, fd, &ticket);
+		svc_daytime_once(s, fd, li, &ticket);
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -476,6 +522,7 @@ struct svc_conn *svc_accept(struct svc_set *s, int fd, const struct sockaddr *pe
 	c->kind = EV_SVC;
 	c->fd = fd;
 	c->service = (uint8_t)service;
+	c->listener = (uint16_t)stats_lrow(li);
 	c->ticket = ticket;
 	timer_insert(&s->idle, &c->idle, now);
 	s->nconns++;

@@ -30,6 +30,28 @@ static size_t rate_offset(unsigned nslots, unsigned ip_buckets)
 	return (off + 7) & ~(size_t)7;
 }
 
+static const char *const lnames[] = {
+#define STATS_LNAME(name) #name,
+	STATS_LISTENER_COUNTERS(STATS_LNAME)
+#undef STATS_LNAME
+};
+
+static const enum stats_counter lbase[] = {
+#define STATS_LBASE(name) STAT_##name,
+	STATS_LISTENER_COUNTERS(STATS_LBASE)
+#undef STATS_LBASE
+};
+
+const char *stats_lname(enum stats_lcounter c)
+{
+	return lnames[c];
+}
+
+enum stats_counter stats_lbase(enum stats_lcounter c)
+{
+	return lbase[c];
+}
+
 static size_t stats_size(unsigned nslots, unsigned ip_buckets)
 {
 	return rate_offset(nslots, ip_buckets) + (size_t)LIMITS_RATE_CELLS * sizeof(uint64_t);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,6 +26,7 @@
 #include "echod/metrics.h"
 #include "echod/net.h"
 #include "echod/priv.h"
+#include "echod/sandbox.h"
 #include "echod/sd.h"
 #include "echod/stats.h"
 #include "echod/timer.h"
@@ -62,6 +64,9 @@ struct supervisor {
 	struct listener_set ls;
 	struct stats_shared *sh;
 	uint64_t (*retired)[STAT_COUNT]; /* per listener slot: counters of dead workers */
+	uint64_t lretired[STATS_LISTENERS][LSTAT_COUNT]; /* per listener: of dead workers */
+	struct metrics_listener *lrows; /* per listener stats row, named at start-up */
+	unsigned nlrows;
 	struct proc *procs;       /* index = stats slot */
 	unsigned nprocs;
 	struct lslot *slots;
@@ -77,6 +82,7 @@ struct supervisor {
 	uint64_t roll_deadline;
 	int sigfd;
 	struct metrics_server metrics;
+	double start_time;        /* unix time, for process_start_time_seconds */
 	uint64_t watchdog_ms;     /* WATCHDOG=1 period, 0: off */
 	uint64_t next_watchdog, next_status;
 	uint64_t last_status, last_bytes, last_msgs;
@@ -202,6 +208,9 @@ static void sv_retire_slot(struct supervisor *sv, unsigned idx)
 	for (int c = 0; c < STAT_COUNT; c++)
 		if (c != STAT_open && c != STAT_buffers_held)
 			sv->retired[sv->procs[idx].lslot][c] += slot->c[c];
+	for (unsigned r = 0; r < STATS_LISTENERS; r++)
+		for (int c = 0; c < LSTAT_COUNT; c++)
+			sv->lretired[r][c] += slot->l[r][c];
 	limits_reap(&sv->sh->open_total, slot->c[STAT_open],
 		    sv->sh->ip_buckets ? stats_ip_global(sv->sh) : NULL,
 		    sv->sh->ip_buckets ? stats_ip_local(sv->sh, idx) : NULL, sv->sh->ip_buckets);
@@ -530,17 +539,95 @@ static void sv_handle(struct supervisor *sv, int sig)
 	}
 }
 
+/*
+ * process_* for the supervisor and every worker it has (a dead worker's CPU time
+ * stays in the supervisor's cutime once reaped, so the counter never goes back).
+ * A family /proc cannot show for every process is left out rather than wrong.
+ */
+static void sv_process(const struct supervisor *sv, struct metrics_process *p)
+{
+	struct metrics_proc_sample s;
+	uint64_t ticks, pages;
+	long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE), fds;
+	struct rlimit rl;
+	int ok = metrics_proc_read(0, &s) == 0;
+
+	p->start_time = sv->start_time;
+	p->max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+			     ? (long)rl.rlim_cur
+			     : -1;
+	ticks = s.ticks + s.child_ticks;
+	pages = s.pages;
+	fds = s.fds;
+	for (unsigned idx = 0; ok && idx < sv->nprocs; idx++) {
+		if (sv->procs[idx].pid == 0)
+			continue;
+		ok = metrics_proc_read(sv->procs[idx].pid, &s) == 0;
+		ticks += s.ticks;
+		pages += s.pages;
+		fds = fds < 0 || s.fds < 0 ? -1 : fds + s.fds;
+	}
+	p->cpu_seconds = ok && hz > 0 ? (double)ticks / (double)hz : -1;
+	p->rss_bytes = ok && page > 0 ? pages * (uint64_t)page : 0;
+	p->open_fds = ok ? fds : -1;
+}
+
+/* The per-listener rows: the retired totals plus every live process's. */
+static void sv_listener_counters(struct supervisor *sv)
+{
+	for (unsigned r = 0; r < sv->nlrows; r++) {
+		memcpy(sv->lrows[r].v, sv->lretired[r], sizeof(sv->lrows[r].v));
+		for (unsigned idx = 0; idx < sv->nprocs; idx++)
+			for (int c = 0; sv->procs[idx].pid != 0 && c < LSTAT_COUNT; c++)
+				sv->lrows[r].v[c] +=
+				    stats_lget(&sv->sh->slots[idx], r, (enum stats_lcounter)c);
+	}
+}
+
+/* Names the rows while the listener set exists (it is closed on TERM, while
+ * metrics are still served). Listeners past the last row share it: "other". */
+static void sv_name_listener_rows(struct supervisor *sv)
+{
+	unsigned n = sv->ls.n < STATS_LISTENERS ? sv->ls.n : STATS_LISTENERS;
+
+	sv->lrows = calloc(n ? n : 1, sizeof(*sv->lrows));
+	if (sv->lrows == NULL)
+		fatalx(EXIT_OSERR, "cannot allocate the listener table: %s", strerror(errno));
+	for (unsigned i = 0; i < n; i++) {
+		const struct listener *l = &sv->ls.v[i];
+		int other = i == STATS_LISTENERS - 1 && sv->ls.n > STATS_LISTENERS;
+
+		snprintf(sv->lrows[i].name, sizeof(sv->lrows[i].name), "%s", other ? "other" : l->name);
+		sv->lrows[i].service = other ? "" : listen_service_name(l->spec.service);
+		sv->lrows[i].udp = !other && l->spec.proto == LISTEN_UDP;
+	}
+	sv->nlrows = n;
+}
+
 static char *sv_metrics_body(void *arg)
 {
 	struct supervisor *sv = arg;
 	uint64_t (*per)[STAT_COUNT] = calloc(sv->cfg.workers, sizeof(*per));
+	struct metrics_snapshot snap = {
+		.nworkers = sv->cfg.workers,
+		.live_workers = sv_live(sv),
+		.build = {.version = ECHOD_VERSION,
+			  .backend = config_backend_name(sv->backend),
+			  .sd = sd_proto_name(),
+			  .seccomp = sv->cfg.seccomp && sandbox_available() ? "on" : "off"},
+	};
 	char *body;
 
 	if (per == NULL)
 		return NULL;
 	for (unsigned s = 0; s < sv->cfg.workers; s++)
 		sv_counters(sv, (int)s, per[s]);
-	body = metrics_render((const uint64_t(*)[STAT_COUNT])per, sv->cfg.workers, sv_live(sv));
+	snap.per_worker = (const uint64_t(*)[STAT_COUNT])per;
+	sv_listener_counters(sv);
+	snap.listeners = sv->lrows;
+	snap.nlisteners = sv->nlrows;
+	sv_process(sv, &snap.proc);
+	body = metrics_render(&snap);
 	free(per);
 	return body;
 }
@@ -555,7 +642,7 @@ static void sv_signals(struct supervisor *sv)
 
 static void sv_loop(struct supervisor *sv)
 {
-	struct pollfd p[1 + 1 + METRICS_CLIENTS];
+	struct pollfd p[1 + METRICS_LISTENERS + METRICS_CLIENTS];
 
 	while (!sv->stopping || sv_live(sv) > 0) {
 		int ms = sv_busy(sv) ? SV_TICK_MS : SV_IDLE_TICK_MS, n = 1, r;
@@ -580,6 +667,68 @@ static void sv_loop(struct supervisor *sv)
 	}
 }
 
+/*
+ * Socket activation: the sockets named "metrics" (FileDescriptorName=metrics) serve
+ * /metrics, the others echo. Returns how many echo sockets are left at the start
+ * of socks.
+ */
+static unsigned sv_take_metrics(struct supervisor *sv, struct sd_socket *socks, unsigned n)
+{
+	unsigned kept = 0;
+	char why[256];
+
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(socks[i].name, SD_NAME_METRICS) != 0) {
+			socks[kept++] = socks[i];
+			continue;
+		}
+		if (metrics_adopt(&sv->metrics, socks[i].fd, socks[i].type, why, sizeof(why)) < 0)
+			fatalx(EXIT_CONFIG, "%s", why);
+	}
+	if (kept == 0)
+		fatalx(EXIT_CONFIG, "socket activation: systemd passed only sockets named '%s', "
+				    "none to echo on (is echod.socket running?)", SD_NAME_METRICS);
+	return kept;
+}
+
+/* Our own metrics socket, unless systemd passed one (that one wins). */
+static void sv_open_metrics(struct supervisor *sv)
+{
+	char why[512];
+	int rc;
+
+	if (sv->cfg.metrics[0] == '\0')
+		return;
+	if (sv->metrics.passed) {
+		log_warnx("--metrics=%s ignored: metrics are served on the socket systemd passed",
+			  sv->cfg.metrics);
+		return;
+	}
+	rc = metrics_open(&sv->metrics, sv->cfg.metrics, (int)sv->cfg.backlog, why, sizeof(why));
+	if (rc < 0)
+		fatalx(-rc, "--metrics: %s", why);
+}
+
+/* Never an endpoint nothing can reach: a socket of our own in a namespace with only
+ * loopback (PrivateNetwork=yes) is said to be unreachable from outside. */
+static void sv_log_metrics(const struct supervisor *sv)
+{
+	const struct metrics_server *m = &sv->metrics;
+
+	for (unsigned i = 0; m->passed && i < m->nfds; i++)
+		log_msg(LOG_LVL_NOTICE, "metrics on the socket passed by systemd (fd %d, %s)",
+			m->fds[i], m->names[i]);
+	if (m->passed || m->nfds == 0)
+		return;
+	if (metrics_netns_isolated())
+		log_warnx("metrics on %s inside a network namespace that has no interface but "
+			  "loopback (PrivateNetwork=yes?): nothing outside it can reach them; "
+			  "let systemd pass a socket named 'metrics' (echod-metrics.socket) instead",
+			  m->names[0]);
+	else
+		log_msg(LOG_LVL_NOTICE, "metrics on http://%s/metrics", m->names[0]);
+}
+
 /* Sockets from systemd when it passed any, else our own: one per worker slot. */
 static void sv_open(struct supervisor *sv)
 {
@@ -590,7 +739,9 @@ static void sv_open(struct supervisor *sv)
 	if (n < 0)
 		fatalx(EXIT_CONFIG, "%s", why);
 	if (n > 0) {
-		if (listen_adopt(&sv->ls, socks, (unsigned)n, why, sizeof(why)) < 0)
+		unsigned echo = sv_take_metrics(sv, socks, (unsigned)n);
+
+		if (listen_adopt(&sv->ls, socks, echo, why, sizeof(why)) < 0)
 			fatalx(EXIT_CONFIG, "%s", why);
 		free(socks);
 		log_info("socket activation: %d sockets from systemd (%s); --listen is ignored", n,
@@ -599,10 +750,8 @@ static void sv_open(struct supervisor *sv)
 					(int)sv->cfg.backlog, why, sizeof(why))) < 0) {
 		fatalx(-n, "%s%s", n == LISTEN_ERR_USAGE ? "--listen: " : "", why);
 	}
-	if (sv->cfg.metrics[0] != '\0' &&
-	    (n = metrics_open(&sv->metrics, sv->cfg.metrics, (int)sv->cfg.backlog, why,
-			      sizeof(why))) < 0)
-		fatalx(-n, "--metrics: %s", why);
+	sv_open_metrics(sv);
+	sv_name_listener_rows(sv);
 	for (unsigned i = 0; i < sv->ls.n; i++) {
 		enum listen_service svc = sv->ls.v[i].spec.service;
 
@@ -613,8 +762,7 @@ static void sv_open(struct supervisor *sv)
 			config_backend_name(sv->backend),
 			sv->ls.shared ? " (socket activation)" : "");
 	}
-	if (sv->metrics.fd >= 0)
-		log_msg(LOG_LVL_NOTICE, "metrics on http://%s/metrics", sv->metrics.name);
+	sv_log_metrics(sv);
 }
 
 /* Once bound: nothing the supervisor or a worker does later needs privileges. */
@@ -640,6 +788,7 @@ static void sv_drop_privileges(struct supervisor *sv)
 static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, char **argv)
 {
 	long nofile = net_raise_nofile();
+	struct timespec ts;
 
 	memset(sv, 0, sizeof(*sv));
 	sv->cfg = *cfg;
@@ -648,6 +797,8 @@ static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, c
 	sv->roll_new = -1;
 	sv->now = timer_now_ms();
 	metrics_init(&sv->metrics);
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
+		sv->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	if (nofile < 0)
 		log_warnx("cannot raise the descriptor limit: %s", strerror((int)-nofile));
 	sv->backend = resolve_backend(cfg);
@@ -694,5 +845,6 @@ int supervisor_run(const struct config *cfg, int argc, char **argv)
 	free(sv.procs);
 	free(sv.slots);
 	free(sv.retired);
+	free(sv.lrows);
 	return 0;
 }

@@ -249,16 +249,17 @@ static int udp_acl_refuses(const struct config *cfg, const struct sockaddr *src,
 	return !acl_permits(&cfg->allow, &cfg->deny, key);
 }
 
-ssize_t udp_handle(struct udp_worker *u, enum listen_service service, const struct sockaddr *src,
-		   socklen_t srclen, char *buf, size_t len, size_t cap, uint64_t now_ms)
+ssize_t udp_handle(struct udp_worker *u, enum listen_service service, unsigned li,
+		   const struct sockaddr *src, socklen_t srclen, char *buf, size_t len, size_t cap,
+		   uint64_t now_ms)
 {
 	enum udp_verdict v;
 	uint8_t key[16];
 	ssize_t ans;
 
-	stats_add(u->w->stats, STAT_udp_in, 1);
+	stats_add2(u->w->stats, STAT_udp_in, li, LSTAT_udp_in, 1);
 	stats_add(u->w->stats, STAT_msgs, 1);
-	stats_add(u->w->stats, STAT_bytes_in, len);
+	stats_add2(u->w->stats, STAT_bytes_in, li, LSTAT_bytes_in, len);
 	v = udp_acl_refuses(u->w->cfg, src, srclen) ? UDP_REFUSED_ACL : UDP_ANSWER;
 	if (v == UDP_ANSWER && service == SERVICE_DISCARD)
 		return -1; /* nothing goes out: nothing to guard */
@@ -341,7 +342,7 @@ static int batch_recv(struct udp_worker *u, int fd)
 }
 
 /* Sends out[0..n); a message the kernel refuses is dropped and counted, the rest go on. */
-static void batch_send(struct udp_worker *u, int fd, unsigned n)
+static void batch_send(struct udp_worker *u, int fd, unsigned li, unsigned n)
 {
 	unsigned done = 0;
 
@@ -362,8 +363,9 @@ static void batch_send(struct udp_worker *u, int fd, unsigned n)
 			continue;
 		}
 		for (int i = 0; i < s; i++) {
-			stats_add(u->w->stats, STAT_udp_out, 1);
-			stats_add(u->w->stats, STAT_bytes_out, u->out[done + (unsigned)i].msg_len);
+			stats_add2(u->w->stats, STAT_udp_out, li, LSTAT_udp_out, 1);
+			stats_add2(u->w->stats, STAT_bytes_out, li, LSTAT_bytes_out,
+				   u->out[done + (unsigned)i].msg_len);
 		}
 		done += (unsigned)s;
 	}
@@ -383,8 +385,8 @@ static unsigned batch_answers(struct udp_worker *u, struct udp_sock *s, int n, u
 			stats_add(u->w->stats, STAT_udp_dropped, 1); /* cannot happen at 64 KiB */
 			continue;
 		}
-		len = udp_handle(u, s->service, h->msg_name, h->msg_namelen, buf, u->in[i].msg_len,
-				 UDP_BUF_SIZE, now);
+		len = udp_handle(u, s->service, s->listener, h->msg_name, h->msg_namelen, buf,
+				 u->in[i].msg_len, UDP_BUF_SIZE, now);
 		if (len < 0)
 			continue;
 		u->iov_out[k] = (struct iovec){.iov_base = buf, .iov_len = (size_t)len};
@@ -417,7 +419,7 @@ int udp_serve(struct udp_worker *u, struct udp_sock *s, uint64_t now_ms)
 		}
 		k = batch_answers(u, s, n, now_ms);
 		if (k > 0)
-			batch_send(u, s->fd, k);
+			batch_send(u, s->fd, s->listener, k);
 		if (n < UDP_BATCH)
 			return 0;
 	}

@@ -40,6 +40,7 @@ struct uu_sock {
 	int kind; /* EV_UDP */
 	int fd;   /* -1 once closed */
 	enum listen_service service;
+	unsigned listener;  /* listener index, for its stats row */
 	int armed, closed, starved;
 	unsigned inflight;  /* the receive and the answers in flight */
 	unsigned errors;    /* receives ended by an error since the last datagram */
@@ -199,6 +200,7 @@ int udp_uring_setup(struct udp_uring **out, struct io_uring *ring, struct worker
 		s->kind = EV_UDP;
 		s->fd = w->listen_fds[i];
 		s->service = w->listen_specs[i].service;
+		s->listener = i;
 		s->tmpl.msg_namelen = UU_NAMELEN;
 		s->tmpl.msg_controllen = UDP_CTL_SIZE;
 		uu->nsocks++;
@@ -224,8 +226,8 @@ static void uu_datagram(struct udp_uring *uu, struct uu_sock *s, unsigned bid, i
 		return;
 	}
 	payload = io_uring_recvmsg_payload(o, &s->tmpl);
-	ans = udp_handle(&uu->u, s->service, io_uring_recvmsg_name(o), o->namelen, payload,
-			 io_uring_recvmsg_payload_length(o, len, &s->tmpl),
+	ans = udp_handle(&uu->u, s->service, s->listener, io_uring_recvmsg_name(o), o->namelen,
+			 payload, io_uring_recvmsg_payload_length(o, len, &s->tmpl),
 			 (size_t)(buf + UU_BUF_SIZE - payload), now);
 	if (ans < 0) {
 		uu_recycle(uu, bid);
@@ -279,8 +281,9 @@ static void uu_on_send(struct udp_uring *uu, struct uu_slot *slot, const struct 
 	struct uu_sock *s = slot->sock;
 
 	if (cqe->res >= 0) {
-		stats_add(uu->w->stats, STAT_udp_out, 1);
-		stats_add(uu->w->stats, STAT_bytes_out, (uint64_t)cqe->res);
+		stats_add2(uu->w->stats, STAT_udp_out, s->listener, LSTAT_udp_out, 1);
+		stats_add2(uu->w->stats, STAT_bytes_out, s->listener, LSTAT_bytes_out,
+			   (uint64_t)cqe->res);
 	} else {
 		log_debug("udp: sendmsg: %s", strerror(-cqe->res));
 		stats_add(uu->w->stats, STAT_udp_dropped, 1);

@@ -86,7 +86,7 @@ static enum stats_counter admit_check(struct worker *w, const struct sockaddr *p
 }
 
 /* The admission of every TCP connection; banner: echo's greeting line, if any. */
-static int admit(struct worker *w, int fd, const struct sockaddr *peer,
+static int admit(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		 struct limits_ticket *ticket, const char *banner)
 {
 	enum stats_counter verdict = admit_check(w, peer, ticket);
@@ -108,20 +108,20 @@ static int admit(struct worker *w, int fd, const struct sockaddr *peer,
 		close(fd);
 		return -1;
 	}
-	stats_add(w->stats, STAT_accepted, 1);
+	stats_add2(w->stats, STAT_accepted, listener, LSTAT_accepted, 1);
 	return 0;
 }
 
-int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
+int worker_admit(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		 struct limits_ticket *ticket)
 {
-	return admit(w, fd, peer, ticket, w->banner);
+	return admit(w, fd, listener, peer, ticket, w->banner);
 }
 
-int worker_admit_plain(struct worker *w, int fd, const struct sockaddr *peer,
+int worker_admit_plain(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		       struct limits_ticket *ticket)
 {
-	return admit(w, fd, peer, ticket, NULL);
+	return admit(w, fd, listener, peer, ticket, NULL);
 }
 
 void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket)

@@ -68,7 +68,8 @@ struct conn {
 	int kind;                  /* first: tells a conn from a listener in event data */
 	int fd;
 	enum conn_state state;
-	uint32_t flags;
+	uint16_t flags;
+	uint16_t listener;         /* its listener's stats row (stats_lrow); 0 from echo_open */
 	struct timer_node idle;
 	struct pending pending;
 	struct limits_ticket ticket;

@@ -17,6 +17,8 @@ extern "C" {
 #endif
 
 #define SD_FDS_START 3
+/* FileDescriptorName= of a socket that serves /metrics, not echo (echod-metrics.socket). */
+#define SD_NAME_METRICS "metrics"
 
 struct sd_socket {
 	int fd;

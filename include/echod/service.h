@@ -8,7 +8,8 @@
  *                      piles up); what the peer sends is dropped. UDP: 6 lines
  *                      (444 bytes) per datagram, behind the UDP guard.
  *   reverse            TCP only: each newline-terminated line comes back reversed
- *                      (a "\r\n" or "\n" ending stays at the end). A line longer than
+ *                      (a "\r\n" or "\n" ending stays at the end): by characters
+ *                      when the line is valid UTF-8, by bytes otherwise. A line longer than
  *                      SVC_LINE_MAX bytes closes the connection (counted closed_error);
  *                      a last line without a newline is reversed when the peer closes.
  *
@@ -53,6 +54,10 @@ struct svc_line {
 	uint32_t len;
 };
 
+/* s[0, n) reversed into out (n bytes): by code points when s is well-formed UTF-8
+ * (RFC 3629: ASCII, and no overlong form, surrogate or code point over U+10FFFF), so
+ * "h\xc3\xa9" gives "\xc3\xa9h"; byte by byte otherwise. */
+void svc_reverse_text(const char *s, size_t n, char *out);
 /* Feeds n bytes: every complete line goes to out reversed, the partial rest stays in
  * l. out must hold n + l->len bytes. Returns the bytes written to out, or -1 when a
  * line grew to SVC_LINE_MAX bytes without its newline. */
@@ -78,6 +83,7 @@ struct svc_conn {
 	uint8_t flags;
 	uint16_t refs; /* backend requests in flight (io_uring's poll) */
 	uint32_t pos;  /* chargen: the next byte of the pattern */
+	uint16_t listener; /* its listener's stats row (stats_lrow) */
 	struct timer_node idle;
 	struct limits_ticket ticket;
 	struct pending out;	/* reverse: output the kernel did not take yet */
@@ -104,10 +110,10 @@ int svc_init(struct svc_set *s, struct worker *w, void (*closing)(void *, struct
 	     void *arg);
 /* Frees everything, in flight or not: after the backend's last completion. */
 void svc_fini(struct svc_set *s);
-/* A connection accepted on a listener of `service` (not echo): admitted against the
- * limits and counted; daytime is answered and closed here. Returns the connection
- * the backend must watch for readiness, or NULL when there is none. */
-struct svc_conn *svc_accept(struct svc_set *s, int fd, const struct sockaddr *peer,
+/* A connection accepted on listener index li, of `service` (not echo): admitted
+ * against the limits and counted; daytime is answered and closed here. Returns the
+ * connection the backend must watch for readiness, or NULL when there is none. */
+struct svc_conn *svc_accept(struct svc_set *s, int fd, unsigned li, const struct sockaddr *peer,
 			    enum listen_service service, uint64_t now);
 /* Readiness from the backend (edge-triggered). */
 void svc_event(struct svc_set *s, struct svc_conn *c, int readable, int writable, int rdhup,

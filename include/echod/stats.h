@@ -53,12 +53,34 @@ enum stats_counter {
 	STAT_COUNT
 };
 
+/*
+ * Per listener (the listener="tcp 127.0.0.1:7" label on /metrics): what one
+ * listener's connections and datagrams add, beside the worker's totals above. A
+ * slot keeps STATS_LISTENERS rows, so the mapping stays bounded; listeners past the
+ * last share the last row (shown as listener="other").
+ */
+#define STATS_LISTENERS 16
+#define STATS_LISTENER_COUNTERS(X)                                                                 \
+	X(accepted)                                                                                \
+	X(bytes_in)                                                                                \
+	X(bytes_out)                                                                               \
+	X(udp_in)                                                                                  \
+	X(udp_out)
+
+enum stats_lcounter {
+#define STATS_LENUM(name) LSTAT_##name,
+	STATS_LISTENER_COUNTERS(STATS_LENUM)
+#undef STATS_LENUM
+	LSTAT_COUNT
+};
+
 /* STARTING until the worker's loop runs (READY), EXITING once the loop has ended. Only a
  * READY worker owes the supervisor a heartbeat. */
 enum stats_slot_state { SLOT_FREE, SLOT_STARTING, SLOT_READY, SLOT_EXITING };
 
 struct stats_slot {
 	uint64_t c[STAT_COUNT];   /* workers_stuck: kept by the supervisor, 0 here */
+	uint64_t l[STATS_LISTENERS][LSTAT_COUNT]; /* per listener index */
 	uint64_t heartbeat;       /* ms, monotonic: the worker's loop last turned */
 	int32_t pid;
 	uint32_t state;           /* enum stats_slot_state; the worker sets READY, EXITING */
@@ -87,12 +109,36 @@ uint32_t *stats_ip_global(struct stats_shared *sh);
 uint32_t *stats_ip_local(struct stats_shared *sh, unsigned slot);
 uint64_t *stats_rate_cells(struct stats_shared *sh);
 const char *stats_name(enum stats_counter c);
+const char *stats_lname(enum stats_lcounter c);
+/* The worker counter a listener counter is a share of (LSTAT_bytes_in: STAT_bytes_in). */
+enum stats_counter stats_lbase(enum stats_lcounter c);
 
 /* Single-writer update: a relaxed load and store, never a locked add. */
 static inline void stats_add(struct stats_slot *s, enum stats_counter c, uint64_t n)
 {
 	__atomic_store_n(&s->c[c], __atomic_load_n(&s->c[c], __ATOMIC_RELAXED) + n,
 			 __ATOMIC_RELAXED);
+}
+
+/* The row of listener index i (listen_fds order). */
+static inline unsigned stats_lrow(unsigned i)
+{
+	return i < STATS_LISTENERS ? i : STATS_LISTENERS - 1;
+}
+
+/* stats_add for the worker's total c and listener i's row at once. */
+static inline void stats_add2(struct stats_slot *s, enum stats_counter c, unsigned i,
+			      enum stats_lcounter lc, uint64_t n)
+{
+	uint64_t *l = &s->l[stats_lrow(i)][lc];
+
+	stats_add(s, c, n);
+	__atomic_store_n(l, __atomic_load_n(l, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t stats_lget(const struct stats_slot *s, unsigned row, enum stats_lcounter c)
+{
+	return __atomic_load_n(&s->l[row][c], __ATOMIC_RELAXED);
 }
 
 /* Each turn of a worker's loop: the supervisor's watchdog sees it alive. */

@@ -93,6 +93,7 @@ struct udp_sock {
 	int kind; /* EV_UDP: first, as in every event-data struct */
 	int fd;
 	enum listen_service service;
+	unsigned listener;   /* listener index, for its stats row */
 };
 
 struct udp_worker {
@@ -121,8 +122,9 @@ int udp_socket_options(int fd, int family);
 /* Decides about one datagram of len bytes in buf (capacity cap) from src, and builds
  * the answer in place. Returns the answer's length, or -1: no answer (counted and,
  * at most once a second, logged). */
-ssize_t udp_handle(struct udp_worker *u, enum listen_service service, const struct sockaddr *src,
-		   socklen_t srclen, char *buf, size_t len, size_t cap, uint64_t now_ms);
+ssize_t udp_handle(struct udp_worker *u, enum listen_service service, unsigned li,
+		   const struct sockaddr *src, socklen_t srclen, char *buf, size_t len, size_t cap,
+		   uint64_t now_ms);
 
 /* Turns the control data of a received datagram into the control data of its
  * answer (the same local address as source). Returns the length written to out. */

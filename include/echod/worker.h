@@ -47,13 +47,14 @@ void worker_ready(struct worker *w);
 /* 1 when admission needs the peer's address: an access list or a per-address limit
  * is set. Otherwise the backends may skip getpeername(). */
 int worker_wants_peer(const struct worker *w);
-/* A new connection: checks the access lists and the limits, sets it up and sends the
- * banner. Returns 0, or -1 when it was refused (closed at once, before any byte, and
- * counted). peer may be NULL only when worker_wants_peer() is 0. */
-int worker_admit(struct worker *w, int fd, const struct sockaddr *peer,
+/* A new connection on listener index `listener` (listen_fds order): checks the access
+ * lists and the limits, sets it up and sends the banner. Returns 0, or -1 when it was
+ * refused (closed at once, before any byte, and counted). peer may be NULL only when
+ * worker_wants_peer() is 0. */
+int worker_admit(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		 struct limits_ticket *ticket);
 /* The same without the banner: the connections of the services other than echo. */
-int worker_admit_plain(struct worker *w, int fd, const struct sockaddr *peer,
+int worker_admit_plain(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		       struct limits_ticket *ticket);
 /* An admitted connection the backend has no memory for: gives back, counts, closes. */
 void worker_refuse_nomem(struct worker *w, int fd, struct limits_ticket *ticket);

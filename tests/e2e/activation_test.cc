@@ -1,11 +1,13 @@
 // Socket activation: the sockets systemd passes (LISTEN_FDS) are served by what
 // they are: a stream socket is TCP, a datagram socket UDP; FileDescriptorName=
 // (LISTEN_FDNAMES) may name the service. The test makes the sockets and runs echod
-// under tests/tools/sd-launch, which passes them the way systemd does.
+// under tests/tools/sd-launch, which passes them the way systemd does. A socket
+// named "metrics" serves /metrics instead of echo.
 #include <fcntl.h>
 #include <sys/socket.h>
 
 #include "fixture.h"
+#include "http.h"
 #include "udp.h"
 
 namespace e2e
@@ -21,8 +23,10 @@ constexpr int kTimeoutMs = 10000;
 // The sockets of specs ("tcp" listening or "udp", on 127.0.0.1 and a port of the
 // kernel's choosing, "=NAME" for its FileDescriptorName=), inheritable, and the
 // sd-launch options that pass them in that order; false with *error on failure.
+// ports, when given, receives each TCP socket's port (0 for UDP).
 bool MakeSockets(const std::vector<std::string> &specs, std::vector<Fd> *fds,
-		 std::vector<std::string> *launch, std::string *error)
+		 std::vector<std::string> *launch, std::string *error,
+		 std::vector<int> *ports = nullptr)
 {
 	for (const std::string &spec : specs) {
 		size_t eq = spec.find('=');
@@ -38,23 +42,30 @@ bool MakeSockets(const std::vector<std::string> &specs, std::vector<Fd> *fds,
 		}
 		launch->push_back("-f");
 		launch->push_back(std::to_string(fd.get()) + name);
+		if (ports != nullptr)
+			ports->push_back(port);
 		fds->push_back(std::move(fd));
 	}
 	return true;
 }
 
-// echod -b BACKEND -w 2 under sd-launch with a socket per spec (see MakeSockets).
+// echod -b BACKEND -w 2 [extra...] under sd-launch with a socket per spec (see
+// MakeSockets), waiting for `listeners` listening lines (default: one per spec).
 // The test's copies of the sockets close on return: echod holds its own.
 std::unique_ptr<Daemon> StartActivated(const std::string &backend,
-				       const std::vector<std::string> &specs, std::string *error)
+				       const std::vector<std::string> &specs, std::string *error,
+				       const std::vector<std::string> &extra = {},
+				       int listeners = -1, std::vector<int> *ports = nullptr)
 {
 	std::vector<Fd> fds;
 	std::vector<std::string> wrapper = {SD_LAUNCH_BIN};
-	if (!MakeSockets(specs, &fds, &wrapper, error))
+	if (!MakeSockets(specs, &fds, &wrapper, error, ports))
 		return nullptr;
 	wrapper.push_back("--");
+	std::vector<std::string> args = {"-b", backend, "-w", "2"};
+	args.insert(args.end(), extra.begin(), extra.end());
 	auto d = std::make_unique<Daemon>();
-	if (!d->StartWrapped(wrapper, {"-b", backend, "-w", "2"}, int(specs.size()), error))
+	if (!d->StartWrapped(wrapper, args, listeners < 0 ? int(specs.size()) : listeners, error))
 		return nullptr;
 	return d;
 }
@@ -121,6 +132,62 @@ TEST_P(ActivationTest, SocketNamePicksTheService)
 	ASSERT_TRUE(UdpSendTo(udp.get(), kLoopback, d->port(4), "dropped"));
 	EXPECT_EQ(WaitCounter(d.get(), "udp_in", 2, kTimeoutMs), 2u);
 	EXPECT_FALSE(UdpPoll(udp.get(), &back));
+}
+
+// echod-metrics.socket: FileDescriptorName=metrics. That socket serves /metrics, not
+// echo, and wins over --metrics (which would bind inside PrivateNetwork=yes).
+TEST_P(ActivationTest, SocketNamedMetricsServesMetrics)
+{
+	std::string error;
+	std::vector<int> ports;
+	auto d = StartActivated(backend(), {"tcp=echo", "tcp=metrics"}, &error,
+				{"--metrics=127.0.0.1:0"}, 1, &ports);
+	ASSERT_NE(d, nullptr) << error;
+	ASSERT_EQ(ports.size(), 2u);
+	std::string log = d->Log();
+	EXPECT_NE(log.find("metrics on the socket passed by systemd (fd 4, 127.0.0.1:" +
+			   std::to_string(ports[1]) + ")"),
+		  std::string::npos)
+	    << log;
+	EXPECT_NE(log.find("--metrics=127.0.0.1:0 ignored"), std::string::npos) << log;
+	EXPECT_EQ(log.find("metrics on http://"), std::string::npos) << log;
+	EXPECT_EQ(d->port(0), ports[0]);
+
+	HttpAnswer a = HttpSplit(HttpGet(ports[1], "/metrics", kTimeoutMs, &error));
+	ASSERT_TRUE(a.complete) << error;
+	EXPECT_EQ(a.status, "HTTP/1.0 200 OK");
+	EXPECT_NE(a.body.find("echod_build_info{"), std::string::npos) << a.body;
+	EXPECT_NE(a.body.find("echod_workers 2\n"), std::string::npos) << a.body;
+	EXPECT_TRUE(ConnectAndEcho(kLoopback, ports[0], "echo\n", kTimeoutMs, &error)) << error;
+	// Echo bytes sent to the metrics socket are not echoed: they are a bad request.
+	a = HttpSplit(HttpRaw(ports[1], "echo me\n", kTimeoutMs, &error));
+	EXPECT_EQ(a.status, "HTTP/1.0 400 Bad Request") << error;
+	// Counted as echo traffic: only the one echo connection.
+	EXPECT_EQ(WaitCounter(d.get(), "accepted", 1, kTimeoutMs), 1u) << d->Log();
+}
+
+TEST(Activation, OnlyAMetricsSocketIsRefused)
+{
+	std::vector<Fd> fds;
+	std::vector<std::string> argv;
+	std::string error;
+	ASSERT_TRUE(MakeSockets({"tcp=metrics"}, &fds, &argv, &error)) << error;
+	argv.insert(argv.end(), {"--", ECHOD_BIN, "-b", "epoll", "-w", "1"});
+	RunResult r = RunProgram(SD_LAUNCH_BIN, argv);
+	EXPECT_EQ(r.status, 78) << r.err;
+	EXPECT_NE(r.err.find("none to echo on"), std::string::npos) << r.err;
+}
+
+TEST(Activation, DatagramSocketNamedMetricsIsRefused)
+{
+	std::vector<Fd> fds;
+	std::vector<std::string> argv;
+	std::string error;
+	ASSERT_TRUE(MakeSockets({"tcp", "udp=metrics"}, &fds, &argv, &error)) << error;
+	argv.insert(argv.end(), {"--", ECHOD_BIN, "-b", "epoll", "-w", "1"});
+	RunResult r = RunProgram(SD_LAUNCH_BIN, argv);
+	EXPECT_EQ(r.status, 78) << r.err;
+	EXPECT_NE(r.err.find("not a stream socket"), std::string::npos) << r.err;
 }
 
 TEST(Activation, DatagramSocketNamedReverseIsRefused)

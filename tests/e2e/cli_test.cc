@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -210,6 +211,95 @@ TEST_F(ConfigFileTest, CheckConfigPrintsTheAccessLists)
 	    << both.out;
 	RunResult none = RunEchod({"-t"}, kRunTimeoutMs);
 	EXPECT_NE(none.out.find("allow = \"\"\ndeny = \"\"\n"), std::string::npos) << none.out;
+}
+
+// Quotes wrap a whole value; an unterminated one is refused, under -t too, rather
+// than taken for a value that starts with a quote.
+TEST_F(ConfigFileTest, UnterminatedQuoteIs78WithFileAndLine)
+{
+	ExpectConfigError("workers = 2\nbanner = \"unterminated\n", 2);
+	ExpectConfigError("workers = 2\nbanner = \"unterminated\n", 2, {"-t"});
+	ExpectConfigError("banner = \"closed\" and more\n", 1, {"-t"});
+	ExpectConfigError("banner = say \"hi\"\n", 1, {"-t"});
+	ExpectConfigError("banner = \"tab \\t\"\n", 1, {"-t"});
+}
+
+// What -t prints, given back as the config file, reads as the same configuration:
+// -t prints it again byte for byte, a banner with quotes, backslashes and spaces
+// included.
+TEST_F(ConfigFileTest, CheckConfigOutputRoundTrips)
+{
+	const std::string banner = "  say \"hi\" to C:\\temp\\ # \"\" \\\\\" ";
+	std::string path = Write("banner = \"  say \\\"hi\\\" to C:\\\\temp\\\\ # \\\"\\\" "
+				 "\\\\\\\\\\\" \"\nseccomp = Off\nverbose = YES\n");
+	RunResult first = RunEchod({"-t", "--config=" + path, "-l", "127.0.0.1:0"}, kRunTimeoutMs);
+	ASSERT_EQ(first.status, 0) << first.err;
+	EXPECT_NE(first.out.find("banner = \"  say \\\"hi\\\" to C:\\\\temp\\\\ # \\\"\\\" "
+				 "\\\\\\\\\\\" \"\n"),
+		  std::string::npos)
+	    << first.out;
+	EXPECT_NE(first.out.find("seccomp = false\n"), std::string::npos) << first.out;
+	EXPECT_NE(first.out.find("verbose = true\n"), std::string::npos) << first.out;
+	RunResult again = RunEchod({"-t", "--config=" + Write(first.out)}, kRunTimeoutMs);
+	ASSERT_EQ(again.status, 0) << again.err;
+	EXPECT_EQ(again.out, first.out);
+	// The same banner from the command line prints the same line.
+	RunResult cli = RunEchod({"-t", "-l", "127.0.0.1:0", "--banner=" + banner, "--seccomp=no",
+				  "-v"},
+				 kRunTimeoutMs);
+	ASSERT_EQ(cli.status, 0) << cli.err;
+	EXPECT_EQ(cli.out, first.out);
+	RunResult debug = RunEchod({"-t", "-vv"}, kRunTimeoutMs);
+	ASSERT_EQ(debug.status, 0) << debug.err;
+	EXPECT_NE(debug.out.find("verbose = 2\n"), std::string::npos) << debug.out;
+	RunResult debug2 = RunEchod({"-t", "--config=" + Write(debug.out)}, kRunTimeoutMs);
+	EXPECT_EQ(debug2.out, debug.out);
+}
+
+// One setting under two names: both at once within the command line or within the
+// file is refused; across the two the command line wins.
+TEST_F(ConfigFileTest, VerboseWithQuietIsRefused)
+{
+	for (const std::vector<std::string> &args :
+	     {std::vector<std::string>{"-v", "-q"}, {"-q", "--verbose"}, {"-vq"}, {"-qvt"}}) {
+		RunResult r = RunEchod(Join(kSafeListen, args), kRunTimeoutMs);
+		EXPECT_EQ(r.status, 64) << args[0] << ": " << r.err;
+		EXPECT_NE(r.err.find("--"), std::string::npos) << r.err;
+	}
+	ExpectConfigError("verbose = true\nworkers = 2\nquiet = on\n", 3, {"-t"});
+	ExpectConfigError("quiet = 1\nverbose = 2\n", 2, {"-t"});
+	for (const auto &[text, arg, printed] : std::vector<std::array<std::string, 3>>{
+		 {"verbose = yes\n", "-q", "quiet = true\n"},
+		 {"quiet = TRUE\n", "-v", "verbose = true\n"}}) {
+		RunResult r = RunEchod({"-t", "--config=" + Write(text), arg}, kRunTimeoutMs);
+		EXPECT_EQ(r.status, 0) << text << arg << ": " << r.err;
+		EXPECT_NE(r.out.find(printed), std::string::npos) << text << arg << ": " << r.out;
+	}
+	// Turned off, the other is free: the later line wins, as for any setting.
+	RunResult r = RunEchod({"-t", "--config=" + Write("verbose = on\nverbose = off\nquiet = on\n")},
+			       kRunTimeoutMs);
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_NE(r.out.find("quiet = true\n"), std::string::npos) << r.out;
+}
+
+// The usual boolean spellings, in any case, in the file and on the command line.
+TEST_F(ConfigFileTest, BooleanSpellings)
+{
+	for (const auto &[word, value] : std::vector<std::pair<std::string, std::string>>{
+		 {"true", "true"}, {"Yes", "true"}, {"ON", "true"}, {"1", "true"},
+		 {"FALSE", "false"}, {"no", "false"}, {"Off", "false"}, {"0", "false"}}) {
+		RunResult cli = RunEchod({"-t", "--seccomp=" + word}, kRunTimeoutMs);
+		EXPECT_EQ(cli.status, 0) << word << ": " << cli.err;
+		EXPECT_NE(cli.out.find("seccomp = " + value + "\n"), std::string::npos) << word;
+		RunResult file =
+		    RunEchod({"-t", "--config=" + Write("seccomp = " + word + "\n")}, kRunTimeoutMs);
+		EXPECT_EQ(file.status, 0) << word << ": " << file.err;
+		EXPECT_NE(file.out.find("seccomp = " + value + "\n"), std::string::npos) << word;
+	}
+	RunResult bad = RunEchod(Join(kSafeListen, {"--seccomp=enabled"}), kRunTimeoutMs);
+	EXPECT_EQ(bad.status, 64) << bad.err;
+	EXPECT_NE(bad.err.find("yes or no"), std::string::npos) << bad.err;
+	ExpectConfigError("seccomp = y\n", 1);
 }
 
 TEST(VersionTest, VersionAndBackends)

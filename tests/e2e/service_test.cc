@@ -271,6 +271,35 @@ TEST_P(ServiceTest, ReverseLongAndEmptyLines)
 	EXPECT_TRUE(got == want) << "got " << got.size() << " bytes, want " << want.size();
 }
 
+// A line of valid UTF-8 comes back reversed by characters, any other line by
+// bytes; a character split between two sends (two reads, if the kernel keeps them
+// apart) is still reversed as one.
+TEST_P(ServiceTest, ReverseUtf8ByCharactersElseByBytes)
+{
+	Daemon *d = StartDaemon({}, 1, {"127.0.0.1:0/reverse"});
+	ASSERT_NE(d, nullptr);
+	const std::string utf8 = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac \xf0\x9f\x98\x80";
+	const std::string invalid = "caf\xc3\xa9 \xed\xa0\x80 \xc0\xaf";
+	const std::string split = "\xe2\x9c\x93 ok \xf0\x9f\x98\x80";
+	std::string want = std::string("\xf0\x9f\x98\x80 \xe2\x82\xac dlr\xc3\xb6w oll\xc3\xa9h") +
+			   "\r\n" + std::string(invalid.rbegin(), invalid.rend()) + "\n" +
+			   "\xf0\x9f\x98\x80 ko \xe2\x9c\x93\n";
+	std::string error;
+	Fd fd = Connect(kLoopback, d->port(), kTimeoutMs, &error);
+	ASSERT_TRUE(fd.valid()) << error;
+	ASSERT_TRUE(SendAll(fd.get(), utf8 + "\r\n" + invalid + "\n" + split.substr(0, 2),
+			    kTimeoutMs));
+	std::string got;
+	ASSERT_EQ(RecvExact(fd.get(), &got, utf8.size() + invalid.size() + 3, kTimeoutMs),
+		  RecvStatus::kOk);
+	ASSERT_TRUE(SendAll(fd.get(), split.substr(2) + "\n", kTimeoutMs));
+	ASSERT_EQ(shutdown(fd.get(), SHUT_WR), 0);
+	bool closed;
+	got += ReadToEof(fd.get(), kTimeoutMs, &closed);
+	EXPECT_TRUE(closed);
+	EXPECT_EQ(got, want);
+}
+
 TEST_P(ServiceTest, ReverseClosesOnALineOverTheBound)
 {
 	Daemon *d = StartDaemon({}, 1, {"127.0.0.1:0/reverse"});

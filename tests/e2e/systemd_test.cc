@@ -2,8 +2,8 @@
 // runs echod the way the service manager would): socket activation with one and
 // with several named sockets, and what echod refuses; NOTIFY_SOCKET receiving
 // READY/STATUS/STOPPING and WATCHDOG pings, from the main process only;
-// JOURNAL_STREAM priority prefixes; the metrics endpoint's format and values
-// after known traffic; and the real systemd-socket-activate tool starting echod.
+// JOURNAL_STREAM priority prefixes; and the real systemd-socket-activate tool
+// starting echod. (The metrics endpoint: metrics_test.cc.)
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -197,35 +197,6 @@ class NotifySocket
 };
 
 // Reads until the peer closes (bounded).
-std::string ReadToEof(int fd, int timeout_ms)
-{
-	std::string out;
-	auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-	while (std::chrono::steady_clock::now() < deadline) {
-		pollfd p = {fd, POLLIN, 0};
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		char buf[8192];
-		ssize_t n = recv(fd, buf, sizeof buf, 0);
-		if (n <= 0)
-			break;
-		out.append(buf, size_t(n));
-	}
-	return out;
-}
-
-std::string HttpGet(int port, const std::string &path, std::string *error)
-{
-	Fd fd = Connect("127.0.0.1", port, kIoMs, error);
-	if (!fd.valid())
-		return "";
-	if (!SendAll(fd.get(), "GET " + path + " HTTP/1.0\r\n\r\n", kIoMs)) {
-		*error = "send failed";
-		return "";
-	}
-	return ReadToEof(fd.get(), kIoMs);
-}
-
 using SdActivationTest = BackendTest;
 ECHOD_INSTANTIATE_BACKENDS(SdActivationTest);
 
@@ -488,97 +459,6 @@ TEST(SdJournalTest, PrefixesOnlyWhenStderrIsTheJournal)
 	while (std::getline(plain_lines, line))
 		EXPECT_EQ(line.rfind("echod: ", 0), 0u) << line;
 	EXPECT_EQ(LinesWith(plain.Stderr(), "echod: listening on").size(), 1u) << plain.Stderr();
-}
-
-using MetricsTest = BackendTest;
-ECHOD_INSTANTIATE_BACKENDS(MetricsTest);
-
-// Sums, per metric name, the samples of every worker; checks the format.
-std::map<std::string, uint64_t> ParseMetrics(const std::string &body, std::string *problems)
-{
-	std::map<std::string, uint64_t> sums;
-	std::map<std::string, std::string> types;
-	std::istringstream lines(body);
-	std::string line;
-	const std::regex help("# HELP (echod_[a-z_]+) .+");
-	const std::regex type("# TYPE (echod_[a-z_]+) (counter|gauge)");
-	const std::regex sample("(echod_[a-z_]+)(\\{worker=\"[0-9]+\"\\})? ([0-9]+)");
-	std::smatch m;
-	while (std::getline(lines, line)) {
-		if (std::regex_match(line, m, help))
-			continue;
-		if (std::regex_match(line, m, type)) {
-			types[m[1]] = m[2];
-			continue;
-		}
-		if (!std::regex_match(line, m, sample)) {
-			*problems += "bad line: '" + line + "'\n";
-			continue;
-		}
-		const std::string name = m[1];
-		if (!types.count(name))
-			*problems += "no # TYPE before " + name + "\n";
-		else if ((types[name] == "counter") !=
-			 (name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0))
-			*problems +=
-			    name + " is a " + types[name] + ": _total must mark counters\n";
-		sums[name] += std::stoull(m[3]);
-	}
-	return sums;
-}
-
-TEST_P(MetricsTest, FormatAndValuesAfterKnownTraffic)
-{
-	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"});
-	ASSERT_NE(d, nullptr);
-	ASSERT_TRUE(d->WaitForLog("metrics on http://127.0.0.1:", kIoMs)) << d->Log();
-	std::string line = LinesWith(d->Log(), "metrics on http://")[0];
-	size_t colon = line.rfind(':');
-	int mport = std::stoi(line.substr(colon + 1, line.find('/', colon) - colon - 1));
-
-	const int conns = 10;
-	const std::string msg = RandomBytes(3000, 7);
-	std::string error;
-	for (int i = 0; i < conns; i++)
-		ASSERT_TRUE(ConnectAndEcho(kLoopback, d->port(), msg, kIoMs, &error)) << error;
-
-	std::map<std::string, uint64_t> m;
-	std::string body, problems;
-	// The closes are counted once echod has seen them: poll a little.
-	bool settled = WaitUntil(
-	    [&] {
-		    std::string response = HttpGet(mport, "/metrics", &error);
-		    size_t split = response.find("\r\n\r\n");
-		    if (split == std::string::npos)
-			    return false;
-		    EXPECT_EQ(response.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << response;
-		    EXPECT_NE(response.find("Content-Type: text/plain; version=0.0.4"),
-			      std::string::npos);
-		    body = response.substr(split + 4);
-		    problems.clear();
-		    m = ParseMetrics(body, &problems);
-		    return m["echod_closed_eof_total"] == conns && m["echod_open"] == 0;
-	    },
-	    5000, 100);
-	EXPECT_TRUE(settled) << body;
-	EXPECT_EQ(problems, "") << body;
-	EXPECT_EQ(m["echod_accepted_total"], uint64_t(conns)) << body;
-	EXPECT_EQ(m["echod_closed_eof_total"], uint64_t(conns)) << body;
-	EXPECT_EQ(m["echod_bytes_in_total"], uint64_t(conns) * msg.size()) << body;
-	EXPECT_EQ(m["echod_bytes_out_total"], uint64_t(conns) * msg.size()) << body;
-	EXPECT_GE(m["echod_msgs_total"], uint64_t(conns)) << body;
-	EXPECT_EQ(m["echod_open"], 0u) << body;
-	EXPECT_EQ(m["echod_workers"], 2u) << body;
-	EXPECT_EQ(m["echod_closed_reset_total"] + m["echod_closed_error_total"], 0u) << body;
-	// One series per worker slot.
-	EXPECT_NE(body.find("echod_accepted_total{worker=\"0\"}"), std::string::npos) << body;
-	EXPECT_NE(body.find("echod_accepted_total{worker=\"1\"}"), std::string::npos) << body;
-	EXPECT_NE(body.find("# HELP echod_bytes_out_total "), std::string::npos) << body;
-	EXPECT_NE(body.find("# TYPE echod_bytes_out_total counter"), std::string::npos) << body;
-	EXPECT_NE(body.find("# TYPE echod_open gauge"), std::string::npos) << body;
-
-	std::string other = HttpGet(mport, "/other", &error);
-	EXPECT_EQ(other.rfind("HTTP/1.0 404 Not Found\r\n", 0), 0u) << other;
 }
 
 using SocketActivateToolTest = BackendTest;

@@ -304,9 +304,70 @@ TEST(ConfigArgs, BundledFlagsAddUp)
 	EXPECT_EQ(Load({"-vv"}).cfg.verbosity, 2);
 	EXPECT_EQ(Load({"-v", "--verbose"}).cfg.verbosity, 2);
 	EXPECT_EQ(Load({"-q"}).cfg.verbosity, -1);
-	EXPECT_EQ(Load({"-vq"}).cfg.verbosity, 0);
+	EXPECT_EQ(Load({"-qq"}).cfg.verbosity, -1) << "warnings and errors, however many";
+	EXPECT_EQ(Load({"-vvv"}).cfg.verbosity, 2) << "debug is the most";
 	EXPECT_EQ(Load({"-tv"}).cfg.action, CONFIG_CHECK);
 }
+
+// verbose and quiet are one setting: both at once is a usage error, never quiet.
+TEST(ConfigArgs, VerboseWithQuietIs64)
+{
+	for (const std::vector<std::string> &args :
+	     {std::vector<std::string>{"-vq"}, {"-qv"}, {"-v", "-q"}, {"-q", "--verbose"},
+	      {"--quiet", "-vv"}, {"-tvq"}}) {
+		Loaded l = Load(args);
+		EXPECT_EQ(l.rc, EXIT_USAGE) << args[0];
+		EXPECT_TRUE(l.Says("cannot be combined with")) << l.err.msg;
+	}
+	EXPECT_TRUE(Load({"-v", "-q"}).Says("--quiet: cannot be combined with -v/--verbose"));
+	EXPECT_TRUE(Load({"-q", "-v"}).Says("--verbose: cannot be combined with -q/--quiet"));
+}
+
+// Across the file and the command line, the command line wins as for every setting:
+// its first -v or -q replaces the file's verbose/quiet. A file setting turned off
+// again frees the other.
+TEST(ConfigFile, VerboseOrQuietOnTheCommandLineReplacesTheFiles)
+{
+	TempFile verbose("verbose = yes\n"), quiet("quiet = on\n"),
+	    off("verbose = true\nverbose = false\n");
+
+	EXPECT_EQ(Load({"--config=" + verbose.path(), "-q"}).cfg.verbosity, -1);
+	EXPECT_EQ(Load({"-v", "--config=" + quiet.path()}).cfg.verbosity, 1);
+	EXPECT_EQ(Load({"--config=" + verbose.path(), "-v"}).cfg.verbosity, 1);
+	EXPECT_EQ(Load({"--config=" + verbose.path()}).cfg.verbosity, 1);
+	EXPECT_EQ(Load({"--config=" + quiet.path(), "-q"}).cfg.verbosity, -1);
+	EXPECT_EQ(Load({"--config=" + off.path(), "-q"}).cfg.verbosity, -1);
+	Loaded both = Load({"--config=" + verbose.path(), "-q", "-v"});
+	EXPECT_EQ(both.rc, EXIT_USAGE) << "both on the command line";
+	EXPECT_TRUE(both.Says("--verbose: cannot be combined with -q/--quiet")) << both.err.msg;
+}
+
+class BoolSpelling : public ::testing::TestWithParam<std::pair<const char *, int>>
+{
+};
+
+TEST_P(BoolSpelling, SameOnTheCommandLineAndInTheFile)
+{
+	const auto &[word, value] = GetParam();
+	Loaded cli = Load({std::string("--seccomp=") + word});
+	ASSERT_EQ(cli.rc, 0) << cli.err.msg;
+	EXPECT_EQ(cli.cfg.seccomp, value);
+	TempFile f(std::string("seccomp = ") + word + "\n");
+	Loaded file = Load({"--config=" + f.path()});
+	ASSERT_EQ(file.rc, 0) << file.err.msg;
+	EXPECT_EQ(file.cfg.seccomp, value);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Config, BoolSpelling,
+    ::testing::Values(std::make_pair("true", 1), std::make_pair("TRUE", 1),
+		      std::make_pair("yes", 1), std::make_pair("Yes", 1), std::make_pair("on", 1),
+		      std::make_pair("ON", 1), std::make_pair("1", 1), std::make_pair("false", 0),
+		      std::make_pair("False", 0), std::make_pair("no", 0), std::make_pair("NO", 0),
+		      std::make_pair("off", 0), std::make_pair("oFf", 0), std::make_pair("0", 0)),
+    [](const ::testing::TestParamInfo<std::pair<const char *, int>> &info) {
+	    return "P" + std::to_string(info.index);
+    });
 
 TEST(ConfigArgs, ActionsAndBackends)
 {
@@ -405,7 +466,10 @@ INSTANTIATE_TEST_SUITE_P(
 	BadArgs{"BadBackend", {"-b", "kqueue"}, {"--backend", "'kqueue'"}},
 	BadArgs{"MaxConnsNotNumber", {"--max-conns=x"}, {"--max-conns", "'x'"}},
 	BadArgs{"BacklogZero", {"--backlog=0"}, {"--backlog", "'0'"}},
-	BadArgs{"BadBool", {"--seccomp=maybe"}, {"--seccomp", "'maybe'"}},
+	BadArgs{"BadBool", {"--seccomp=maybe"}, {"--seccomp", "'maybe'", "yes or no, on or off"}},
+	BadArgs{"BoolNotAPrefix", {"--seccomp=y"}, {"--seccomp", "'y'"}},
+	BadArgs{"BoolNotTwo", {"--seccomp=2"}, {"--seccomp", "'2'"}},
+	BadArgs{"BoolEmpty", {"--seccomp="}, {"--seccomp", "''"}},
 	BadArgs{"StrayArgument", {"stray"}, {"unexpected argument 'stray'"}},
 	BadArgs{"LoneDash", {"-"}, {"unexpected argument '-'"}},
 	BadArgs{"ArgumentAfterDoubleDash", {"--", "stray"}, {"unexpected argument 'stray'"}},
@@ -482,6 +546,31 @@ TEST(ConfigFile, CommentsBlankLinesQuotesAndSpaces)
 	EXPECT_EQ(l.cfg.drain_timeout, 10u) << "untouched options keep their defaults";
 }
 
+// Quotes wrap the whole value; inside them \" is a quote and \\ a backslash. An
+// unquoted value is taken as it stands (a backslash is a backslash).
+TEST(ConfigFile, QuotingGrammar)
+{
+	const std::pair<std::string, std::string> cases[] = {
+	    {"banner = \"\"", ""},
+	    {"banner = \"a\"", "a"},
+	    {"banner = \"  spaced  \"   ", "  spaced  "},
+	    {"banner = \"say \\\"hi\\\"\"", "say \"hi\""},
+	    {"banner = \"C:\\\\temp\\\\\"", "C:\\temp\\"},
+	    {"banner = \"\\\\\\\"\"", "\\\""},
+	    {"banner = \"# not a comment = x\"", "# not a comment = x"},
+	    {"banner = C:\\temp\\", "C:\\temp\\"},
+	    {"banner = a = b", "a = b"},
+	    {"banner = \"\t tab\"", "\t tab"},
+	};
+	for (const auto &[line, want] : cases) {
+		struct config cfg = EmptyDefaults();
+		struct config_error err;
+
+		EXPECT_EQ(ParseText(line + "\n", &cfg, &err), 0) << line << ": " << err.msg;
+		EXPECT_EQ(std::string(cfg.banner), want) << line;
+	}
+}
+
 TEST(ConfigFile, ListenRepeatsAndReplacesTheDefault)
 {
 	TempFile f("listen = 127.0.0.1:1\nlisten = \"[::1]:2\"\n");
@@ -548,7 +637,27 @@ INSTANTIATE_TEST_SUITE_P(
 	BadFile{"HelpIsCommandLineOnly", "help = true\n", 1, {"help", "command line only"}},
 	BadFile{"ConfigIsCommandLineOnly", "config = /etc/x\n", 1, {"config", "command line"}},
 	BadFile{"UdpReverse", "listen = udp::7/reverse\n", 1, {"listen", "TCP only"}},
-	BadFile{"VerboseNotBool", "verbose = loud\n", 1, {"verbose", "'loud'"}},
+	BadFile{"VerboseNotBool", "verbose = loud\n", 1, {"verbose", "'loud'", "2 for debug"}},
+	BadFile{"VerboseNotThree", "verbose = 3\n", 1, {"verbose", "'3'"}},
+	BadFile{"QuietNotTwo", "quiet = 2\n", 1, {"quiet", "'2'"}},
+	BadFile{"VerboseThenQuiet", "verbose = true\nworkers = 2\nquiet = yes\n", 3,
+		{"quiet: cannot be combined with 'verbose = true' above"}},
+	BadFile{"QuietThenDebug", "quiet = on\nverbose = 2\n", 2,
+		{"verbose: cannot be combined with 'quiet = true' above"}},
+	BadFile{"BoolWord", "seccomp = enabled\n", 1, {"seccomp", "'enabled'", "on or off"}},
+	BadFile{"UnterminatedQuote", "workers = 2\nbanner = \"unterminated\n", 2,
+		{"banner", "no closing double quote"}},
+	BadFile{"LoneQuote", "banner = \"\n", 1, {"banner", "no closing double quote"}},
+	BadFile{"EscapedClosingQuote", "banner = \"a\\\"\n", 1, {"no closing double quote"}},
+	BadFile{"BackslashAtTheEnd", "banner = \"a\\\n", 1, {"no closing double quote"}},
+	BadFile{"TextAfterTheQuote", "banner = \"a\" b\n", 1,
+		{"banner", "' b' after the closing double quote"}},
+	BadFile{"CommentAfterTheQuote", "banner = \"a\" # no\n", 1, {"after the closing"}},
+	BadFile{"TwoQuotedValues", "listen = \":7\" \":8\"\n", 1, {"listen", "after the closing"}},
+	BadFile{"QuoteInsideUnquoted", "banner = say \"hi\"\n", 1,
+		{"banner", "double quote inside an unquoted value"}},
+	BadFile{"QuoteAtTheEndOnly", "workers = 2\"\n", 1, {"workers", "unquoted"}},
+	BadFile{"UnknownEscape", "banner = \"a\\tb\"\n", 1, {"banner", "unknown escape '\\t'"}},
 	BadFile{"LineTooLong", "workers = 2\n#" + std::string(2000, 'x') + "\n", 2, {"too long"}}),
     [](const ::testing::TestParamInfo<BadFile> &info) { return info.param.name; });
 
@@ -621,6 +730,41 @@ TEST(ConfigPrint, RoundTripsEveryOption)
 
 	ASSERT_EQ(l.rc, 0) << l.err.msg;
 	ExpectRoundTrip(l.cfg);
+}
+
+// config_print's text, parsed again, prints the same text again and gives the same
+// configuration: quotes, backslashes and spaces in the text options, debug level.
+TEST(ConfigPrint, RoundTripsQuotesBackslashesAndSpaces)
+{
+	const std::string banner = " \"quoted\" \\back\\slash\\ \\\" # x = y \"\" ";
+	Loaded l = Load({"--banner=" + banner, "-vv", "--seccomp=ON"});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	ASSERT_EQ(std::string(l.cfg.banner), banner);
+	ExpectRoundTrip(l.cfg);
+
+	char *text = nullptr;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	config_print(&l.cfg, f);
+	fclose(f);
+	std::string printed(text, len);
+	free(text);
+	EXPECT_NE(printed.find("banner = \" \\\"quoted\\\" \\\\back\\\\slash\\\\ "
+			       "\\\\\\\" # x = y \\\"\\\" \"\n"),
+		  std::string::npos)
+	    << printed;
+	EXPECT_NE(printed.find("verbose = 2\n"), std::string::npos) << printed;
+
+	struct config back = EmptyDefaults();
+	struct config_error err;
+	ASSERT_EQ(ParseText(printed, &back, &err), 0) << err.msg;
+	EXPECT_EQ(back.verbosity, 2);
+	FILE *g = open_memstream(&text, &len);
+	config_print(&back, g);
+	fclose(g);
+	EXPECT_EQ(std::string(text, len), printed);
+	free(text);
 }
 
 // The output of --check-config for the defaults must read back as the same

@@ -157,6 +157,111 @@ TEST_F(Reverse, TooLongAcrossReads)
 	EXPECT_EQ(Feed({"c"}), "ERROR");
 }
 
+// svc_reverse_text: by code points when the text is well-formed UTF-8, else by bytes.
+std::string ReverseText(const std::string &in)
+{
+	std::string out(in.size(), '\0');
+	svc_reverse_text(in.data(), in.size(), &out[0]);
+	return out;
+}
+
+std::string Bytewise(const std::string &s)
+{
+	return std::string(s.rbegin(), s.rend());
+}
+
+TEST(ReverseText, AsciiAndEmpty)
+{
+	EXPECT_EQ(ReverseText(""), "");
+	EXPECT_EQ(ReverseText("a"), "a");
+	EXPECT_EQ(ReverseText("hello"), "olleh");
+}
+
+TEST(ReverseText, MultiByteCharactersKeepTheirBytesInOrder)
+{
+	// 2, 3 and 4 bytes: é U+00E9, € U+20AC, 😀 U+1F600; the edges of each length too.
+	EXPECT_EQ(ReverseText("h\xc3\xa9llo"), "oll\xc3\xa9h");
+	EXPECT_EQ(ReverseText("\xe2\x82\xac" "5"), "5\xe2\x82\xac");
+	EXPECT_EQ(ReverseText("a\xf0\x9f\x98\x80" "b"), "b\xf0\x9f\x98\x80" "a");
+	EXPECT_EQ(ReverseText("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"),
+		  "\xf0\x9f\x98\x80\xe2\x82\xac\xc3\xa9");
+	EXPECT_EQ(ReverseText("\xc2\x80" "x\xdf\xbf"), "\xdf\xbf" "x\xc2\x80"); // U+0080, U+07FF
+	EXPECT_EQ(ReverseText("\xe0\xa0\x80" "x\xef\xbf\xbf"), "\xef\xbf\xbf" "x\xe0\xa0\x80");
+	EXPECT_EQ(ReverseText("\xed\x9f\xbf" "x\xee\x80\x80"), "\xee\x80\x80" "x\xed\x9f\xbf");
+	EXPECT_EQ(ReverseText("\xf0\x90\x80\x80" "x\xf4\x8f\xbf\xbf"),
+		  "\xf4\x8f\xbf\xbf" "x\xf0\x90\x80\x80"); // U+10000, U+10FFFF
+	// Code points, not grapheme clusters: a combining accent moves before its letter.
+	EXPECT_EQ(ReverseText("e\xcc\x81" "a"), "a\xcc\x81" "e");
+}
+
+TEST(ReverseText, AnyIllFormedSequenceMakesTheWholeLineBytewise)
+{
+	const std::vector<std::string> bad = {
+	    "caf\xc3",			// truncated at the end
+	    "\xc3" "a",			// lead byte, then no continuation
+	    "\xe2\x82" "x",		// 3-byte sequence cut short
+	    "a\x80" "b",		// stray continuation byte
+	    "\xff\xfe",			// never in UTF-8
+	    "\xc0\xaf",			// overlong '/'
+	    "\xc1\xbf",			// overlong
+	    "\xe0\x80\xaf",		// overlong, 3 bytes
+	    "\xe0\x9f\xbf",		// overlong U+07FF
+	    "\xf0\x80\x80\xaf",		// overlong, 4 bytes
+	    "\xf0\x8f\xbf\xbf",		// overlong U+FFFF
+	    "\xed\xa0\x80",		// surrogate U+D800
+	    "\xed\xbf\xbf",		// surrogate U+DFFF
+	    "\xed\xa0\xbd\xed\xb8\x80", // a surrogate pair (CESU-8)
+	    "\xf4\x90\x80\x80",		// U+110000
+	    "\xf5\x80\x80\x80",		// lead byte over F4
+	    "\xf8\x88\x80\x80\x80",	// 5-byte form
+	};
+	for (const std::string &b : bad) {
+		std::string line = "h\xc3\xa9" + b + "\xe2\x82\xac";
+		EXPECT_EQ(ReverseText(line), Bytewise(line)) << ::testing::PrintToString(b);
+	}
+}
+
+TEST_F(Reverse, Utf8LinesByCharactersOthersByBytes)
+{
+	EXPECT_EQ(Feed({"h\xc3\xa9llo w\xc3\xb6rld\r\n\xe2\x9c\x93\n"}),
+		  "dlr\xc3\xb6w oll\xc3\xa9h\r\n\xe2\x9c\x93\n");
+	EXPECT_EQ(Feed({"a\xff" "b\xc3\xa9\n"}), "\xa9\xc3" "b\xff" "a\n");
+}
+
+// The service holds a partial line between reads: a character split by the read
+// boundary is still reversed as one, wherever the boundary falls.
+TEST_F(Reverse, ACharacterSplitAcrossReads)
+{
+	const std::string line = "a\xf0\x9f\x98\x80" "b\xe2\x82\xac" "c\xc3\xa9";
+	const std::string want = "\xc3\xa9" "c\xe2\x82\xac" "b\xf0\x9f\x98\x80" "a\r\n";
+	for (size_t cut = 0; cut <= line.size(); cut++) {
+		EXPECT_EQ(Feed({line.substr(0, cut), line.substr(cut) + "\r", "\n"}), want)
+		    << "cut at " << cut;
+		for (size_t cut2 = cut; cut2 <= line.size(); cut2++)
+			EXPECT_EQ(Feed({line.substr(0, cut), line.substr(cut, cut2 - cut),
+					line.substr(cut2) + "\r\n"}),
+				  want)
+			    << "cuts at " << cut << ", " << cut2;
+	}
+	EXPECT_EQ(Feed({"x\xc3"}), "");
+	EXPECT_EQ(Feed({"\xa9"}), "");
+	EXPECT_EQ(Flush(), "\xc3\xa9x") << "the last line, at the FIN, too";
+	EXPECT_EQ(Feed({"x\xc3"}), "");
+	EXPECT_EQ(Flush(), "\xc3x") << "cut short by the FIN: bytes";
+}
+
+TEST_F(Reverse, TheLongestUtf8Line)
+{
+	std::string line, want;
+	for (size_t i = 0; i < (SVC_LINE_MAX - 1) / 3; i++)
+		line += "\xe2\x82\xac";
+	line += std::string(SVC_LINE_MAX - 1 - line.size(), 'x');
+	want = std::string(SVC_LINE_MAX - 1 - (SVC_LINE_MAX - 1) / 3 * 3, 'x');
+	for (size_t i = 0; i < (SVC_LINE_MAX - 1) / 3; i++)
+		want += "\xe2\x82\xac";
+	EXPECT_EQ(Feed({line.substr(0, 1001), line.substr(1001), "\n"}), want + "\n");
+}
+
 TEST(ServiceUdp, Answers)
 {
 	char buf[1024] = "ping";
@@ -200,7 +305,7 @@ class SvcConn : public ::testing::Test
 	}
 	svc_conn *Accept(enum listen_service service)
 	{
-		svc_conn *c = svc_accept(&set, sv[0], nullptr, service, 1000);
+		svc_conn *c = svc_accept(&set, sv[0], 0, nullptr, service, 1000);
 		EXPECT_NE(c, nullptr);
 		return c;
 	}
@@ -275,7 +380,7 @@ TEST_F(SvcConn, ChargenStopsAtAFullSocketAndResumesWithoutAGap)
 
 TEST_F(SvcConn, DaytimeSendsItsLineAndKeepsNothing)
 {
-	EXPECT_EQ(svc_accept(&set, sv[0], nullptr, SERVICE_DAYTIME, 1000), nullptr);
+	EXPECT_EQ(svc_accept(&set, sv[0], 0, nullptr, SERVICE_DAYTIME, 1000), nullptr);
 	std::string line = Drain();
 	EXPECT_NE(line.find("-UTC\r\n"), std::string::npos) << line;
 	EXPECT_EQ(slot.c[STAT_closed_eof], 1u);

@@ -74,6 +74,30 @@ TEST(Stats, AddGetAndHeartbeat)
 	EXPECT_EQ(s->heartbeat, 1234u);
 }
 
+// A listener's row counts beside the worker's total; listeners past the last row
+// share it, so the mapping stays bounded whatever LISTEN_FDS holds.
+TEST(Stats, PerListenerRows)
+{
+	Stats sh = Create(1, 0);
+	struct stats_slot *s = &sh->slots[0];
+
+	EXPECT_LE(sizeof(struct stats_slot), 1024u);
+	stats_add2(s, STAT_accepted, 0, LSTAT_accepted, 1);
+	stats_add2(s, STAT_accepted, 2, LSTAT_accepted, 1);
+	stats_add2(s, STAT_bytes_in, 2, LSTAT_bytes_in, 100);
+	stats_add2(s, STAT_bytes_in, STATS_LISTENERS + 5, LSTAT_bytes_in, 7);
+	EXPECT_EQ(stats_get(s, STAT_accepted), 2u);
+	EXPECT_EQ(stats_get(s, STAT_bytes_in), 107u);
+	EXPECT_EQ(stats_lget(s, 0, LSTAT_accepted), 1u);
+	EXPECT_EQ(stats_lget(s, 2, LSTAT_accepted), 1u);
+	EXPECT_EQ(stats_lget(s, 2, LSTAT_bytes_in), 100u);
+	EXPECT_EQ(stats_lget(s, STATS_LISTENERS - 1, LSTAT_bytes_in), 7u);
+	EXPECT_EQ(stats_lrow(STATS_LISTENERS), unsigned(STATS_LISTENERS - 1));
+	for (int c = 0; c < LSTAT_COUNT; c++)
+		EXPECT_STREQ(stats_lname(stats_lcounter(c)),
+			     stats_name(stats_lbase(stats_lcounter(c))));
+}
+
 TEST(Stats, SumAddsSlotsAndRetired)
 {
 	Stats sh = Create(3, 0);
