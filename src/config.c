@@ -9,6 +9,7 @@
 #include "echod/config.h"
 #include "echod/priv.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 
 enum opt_type {
 	OPT_LISTEN,   /* repeatable listen spec */
+	OPT_ACL,      /* repeatable CIDR rule of an access list; empty: the list emptied */
 	OPT_UINT,     /* unsigned integer within [min, max] */
 	OPT_BACKEND,  /* auto | epoll | io_uring */
 	OPT_TEXT,     /* free text, at most CONFIG_TEXT_MAX - 1 bytes */
@@ -57,7 +59,16 @@ static const struct option_def options[] = {
 	{"max-conns", 0, OPT_UINT, 0, 100000000, "0", F(max_conns), "N",
 	 "open TCP connections in total, all workers together (0: descriptors only)", 0, 0},
 	{"max-conns-per-ip", 0, OPT_UINT, 0, 1000000, "0", F(max_conns_per_ip), "N",
-	 "open TCP connections per client address (0: no limit)", 0, 0},
+	 "open TCP connections per client address, IPv6 per /64 (0: no limit)", 0, 0},
+	{"conn-rate", 0, OPT_UINT, 0, 1000000, "0", F(conn_rate), "N",
+	 "new TCP connections a second per client address, IPv6 per /64, bursts of N; "
+	 "all workers together (0: no limit)", 0, 0},
+	{"allow", 0, OPT_ACL, 0, 0, NULL, F(allow), "CIDR",
+	 "serve only clients in CIDR (IPv4 or IPv6, an address alone: one host); repeatable "
+	 "(default: every client)", 0, 0},
+	{"deny", 0, OPT_ACL, 0, 0, NULL, F(deny), "CIDR",
+	 "refuse clients in CIDR, unless a longer --allow prefix matches them; repeatable "
+	 "(default: none)", 0, 0},
 	{"idle-timeout", 0, OPT_UINT, 0, 86400 * 365, "300", F(idle_timeout), "SECS",
 	 "close a connection that moved no byte for SECS (0: never)", 0, 0},
 	{"drain-timeout", 0, OPT_UINT, 0, 86400, "10", F(drain_timeout), "SECS",
@@ -69,8 +80,9 @@ static const struct option_def options[] = {
 	{"metrics", 0, OPT_ENDPOINT, 0, 0, "", F(metrics), "[HOST]:PORT",
 	 "serve Prometheus text on /metrics (127.0.0.1 unless HOST is given; off by default)", 0,
 	 0},
-	{"udp-rate", 0, OPT_UINT, 0, 1000000, "100", F(udp_rate), "N",
-	 "UDP datagrams answered per second per source address (0: no limit)", 0, 0},
+	{"udp-rate", 0, OPT_UINT, 0, 1000000, "10000", F(udp_rate), "N",
+	 "UDP datagrams answered per second per source address, IPv6 per /64; an answer "
+	 "K times its request's size counts K (0: no limit)", 0, 0},
 	{"banner", 0, OPT_TEXT, 0, 0, "", F(banner), "TEXT",
 	 "a line sent first on every TCP echo connection", 0, 0},
 	{"zerocopy-threshold", 0, OPT_UINT, 0, 1 << 30, "0", F(zerocopy_threshold), "BYTES",
@@ -280,6 +292,8 @@ static int set_value(struct config *cfg, const struct option_def *o, const char 
 	switch (o->type) {
 	case OPT_LISTEN:
 		return set_listen(cfg, value, why, whylen);
+	case OPT_ACL:
+		return acl_add((struct acl_list *)field, value, why, whylen);
 	case OPT_UINT:
 		if (parse_uint(value, o->min, o->max, &u) < 0) {
 			snprintf(why, whylen, "invalid value '%s' (expected an integer from %u to %u)",
@@ -428,10 +442,36 @@ static int file_line(struct config *cfg, char *line, const char *path, unsigned 
 	return 0;
 }
 
+/*
+ * The rules between options, checked once all of a source is read (so no order of
+ * lines or arguments matters). prefix: "--" on the command line, "" in the file.
+ * Returns 0, or -1 with the reason in why.
+ */
+static int check_across(const struct config *cfg, const char *prefix, char *why, size_t whylen)
+{
+	unsigned long long n = 1, bytes;
+
+	/* Bounded so that the mapping always fits: past it a worker's mmap fails and the
+	 * supervisor would respawn it forever. */
+	while (n < cfg->ring_buffers)
+		n <<= 1;
+	bytes = n * cfg->ring_buffer_size;
+	if (bytes > CONFIG_RING_BYTES_MAX) {
+		snprintf(why, whylen,
+			 "%sring-buffers x %sring-buffer-size: %u (rounded up to %llu) x %u bytes "
+			 "is %llu MiB a worker, more than %llu MiB",
+			 prefix, prefix, cfg->ring_buffers, n, cfg->ring_buffer_size, bytes >> 20,
+			 CONFIG_RING_BYTES_MAX >> 20);
+		return -1;
+	}
+	return 0;
+}
+
 int config_parse_file(struct config *cfg, FILE *f, const char *path, struct config_error *err)
 {
-	char line[1024];
-	unsigned lineno = 0;
+	char line[1024], why[300];
+	unsigned lineno = 0, ring_line = 0;
+	unsigned rb = cfg->ring_buffers, rs = cfg->ring_buffer_size;
 
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
@@ -439,9 +479,16 @@ int config_parse_file(struct config *cfg, FILE *f, const char *path, struct conf
 			return set_error(err, EXIT_CONFIG, "%s:%u: line too long", path, lineno);
 		if (file_line(cfg, line, path, lineno, err) != 0)
 			return err->status;
+		if (cfg->ring_buffers != rb || cfg->ring_buffer_size != rs) {
+			ring_line = lineno; /* a cross-option error names the last line that set one */
+			rb = cfg->ring_buffers;
+			rs = cfg->ring_buffer_size;
+		}
 	}
 	if (ferror(f))
 		return set_error(err, EXIT_CONFIG, "%s: read error: %s", path, strerror(errno));
+	if (ring_line > 0 && check_across(cfg, "", why, sizeof(why)) < 0)
+		return set_error(err, EXIT_CONFIG, "%s:%u: %s", path, ring_line, why);
 	return 0;
 }
 
@@ -461,21 +508,26 @@ static int load_file(struct config *cfg, const char *path, struct config_error *
 /*
  * Walks argv. With apply == 0 it only finds --config, --help and --version (so a
  * broken file never hides --help); with apply == 1 it sets every option, the first
- * --listen replacing the file's listeners.
+ * --listen (--allow, --deny) replacing the file's listeners (rules).
  */
 /*
- * One value from the command line. The command line replaces the file's listeners
- * and its verbose/quiet as a whole (the first --listen, -v or -q clears them) rather
- * than adding to them.
+ * One value from the command line. The command line replaces the file's listeners,
+ * access lists and verbose/quiet as a whole (the first --listen, --allow, --deny, -v
+ * or -q clears them) rather than adding to them.
  */
 static int set_arg(struct config *cfg, const struct option_def *o, const char *value,
 		   unsigned *replaced, char *why, size_t whylen)
 {
-	enum { LISTEN_REPLACED = 1, VERBOSITY_REPLACED = 2 };
+	enum { LISTEN_REPLACED = 1, VERBOSITY_REPLACED = 2, ALLOW_REPLACED = 4, DENY_REPLACED = 8 };
+	unsigned acl_bit = o->off == F(allow) ? ALLOW_REPLACED : DENY_REPLACED;
 
 	if (o->type == OPT_LISTEN && !(*replaced & LISTEN_REPLACED)) {
 		cfg->nlisten = 0;
 		*replaced |= LISTEN_REPLACED;
+	}
+	if (o->type == OPT_ACL && !(*replaced & acl_bit)) {
+		((struct acl_list *)((char *)cfg + o->off))->n = 0;
+		*replaced |= acl_bit;
 	}
 	if ((o->type == OPT_VERBOSE || o->type == OPT_QUIET) && !(*replaced & VERBOSITY_REPLACED)) {
 		cfg->verbosity = 0;
@@ -580,9 +632,25 @@ int config_load(struct config *cfg, int argc, char *const argv[], struct config_
 	rc = walk_args(cfg, argc, argv, 1, err);
 	if (rc != 0)
 		return rc;
+	/* The file passed on its own: what fails now, the command line made fail. */
+	if (check_across(cfg, "--", err->msg, sizeof(err->msg)) < 0)
+		return err->status = EXIT_USAGE;
 	if (cfg->nlisten == 0)
 		set_listen(cfg, "tcp::7", err->msg, sizeof(err->msg));
 	return 0;
+}
+
+/* One line a rule; an empty list as the empty value that reads back as one. */
+static void print_acl(const struct acl_list *l, const char *name, FILE *out)
+{
+	char rule[INET6_ADDRSTRLEN + 8];
+
+	if (l->n == 0)
+		fprintf(out, "%s = \"\"\n", name);
+	for (unsigned i = 0; i < l->n; i++) {
+		acl_format(&l->v[i], rule, sizeof(rule));
+		fprintf(out, "%s = %s\n", name, rule);
+	}
 }
 
 /* name = "text", in the form unquote reads back. */
@@ -610,6 +678,9 @@ static void print_value(const struct config *cfg, const struct option_def *o, FI
 			listen_format(&cfg->listen[i], spec, sizeof(spec));
 			fprintf(out, "listen = %s\n", spec);
 		}
+		break;
+	case OPT_ACL:
+		print_acl((const struct acl_list *)field, o->name, out);
 		break;
 	case OPT_UINT:
 		memcpy(&u, field, sizeof(u));
@@ -646,13 +717,56 @@ void config_print(const struct config *cfg, FILE *out)
 			print_value(cfg, &options[i], out);
 }
 
+/* " (default: X)" from the table, unless the help already says what the default is. */
+static const char *default_note(const struct option_def *o, char *buf, size_t buflen)
+{
+	if (o->def == NULL || strstr(o->help, "default") != NULL)
+		return "";
+	snprintf(buf, buflen, "(default: %s)", *o->def != '\0' ? o->def : "none");
+	return buf;
+}
+
+/*
+ * Help text from column USAGE_COL, words wrapped before USAGE_WIDTH, then the note as
+ * one word. A line never starts with "-", so the option column is all that does
+ * (scripts/check-man reads it).
+ */
+#define USAGE_COL   37
+#define USAGE_WIDTH 100
+
+static int print_word(const char *w, size_t len, int col, FILE *out)
+{
+	if (col > USAGE_COL && col + 1 + (int)len > USAGE_WIDTH && *w != '-') {
+		fprintf(out, "\n%*s", USAGE_COL - 1, "");
+		col = USAGE_COL - 1;
+	}
+	fprintf(out, " %.*s", (int)len, w);
+	return col + 1 + (int)len;
+}
+
+static void print_wrapped(const char *text, const char *note, FILE *out)
+{
+	int col = USAGE_COL;
+
+	while (*text != '\0') {
+		size_t len = strcspn(text, " ");
+
+		col = print_word(text, len, col, out);
+		text += len;
+		text += strspn(text, " ");
+	}
+	if (*note != '\0')
+		print_word(note, strlen(note), col, out);
+	fputc('\n', out);
+}
+
 void config_usage(FILE *out)
 {
 	fprintf(out, "usage: echod [OPTION]...\n"
 		     "A high-performance echo server (RFC 862).\n\n");
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct option_def *o = &options[i];
-		char lhs[64];
+		char lhs[64], note[CONFIG_TEXT_MAX + 16];
 		int n;
 
 		if (o->short_name)
@@ -661,7 +775,8 @@ void config_usage(FILE *out)
 			n = snprintf(lhs, sizeof(lhs), "    --%s", o->name);
 		if (o->metavar != NULL)
 			snprintf(lhs + n, sizeof(lhs) - (size_t)n, "=%s", o->metavar);
-		fprintf(out, "  %-34s %s\n", lhs, o->help);
+		fprintf(out, "  %-34s", lhs);
+		print_wrapped(o->help, default_note(o, note, sizeof(note)), out);
 	}
 	fprintf(out, "\nSignals: TERM/INT drain and stop, HUP rolling restart with the re-read\n"
 		     "configuration, USR1 log the counters.\n"

@@ -3,7 +3,12 @@
 
 #include <string.h>
 
+#include "echod/net.h"
+
 #define LIMITS_BUCKETS 65536u
+#define RATE_SALT      0x9e3779b9u /* the rate cells hash apart from the per-IP buckets */
+#define MILLI	       1000u
+#define RATE_SKEW_MS   60000 /* how far apart two workers' clock reads can be */
 
 unsigned limits_buckets(unsigned max_per_ip)
 {
@@ -27,6 +32,27 @@ static uint64_t key_hash(const uint8_t key[16], uint32_t seed)
 	memcpy(&a, key, 8);
 	memcpy(&b, key + 8, 8);
 	return mix64(a ^ mix64(b ^ seed));
+}
+
+void limits_key(const struct sockaddr *peer, uint8_t key[16])
+{
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	net_addr_key(peer, key);
+	if (memcmp(key, v4, sizeof(v4)) != 0)
+		memset(key + 8, 0, 8); /* IPv6: the /64 */
+}
+
+/* Two distinct buckets of mask + 1, or the address would get half of the one. */
+static void key_buckets(const uint8_t key[16], uint32_t seed, uint32_t mask, uint32_t *b1,
+			uint32_t *b2)
+{
+	uint64_t h = key_hash(key, seed);
+
+	*b1 = (uint32_t)h & mask;
+	*b2 = (uint32_t)(h >> 32) & mask;
+	if (*b2 == *b1)
+		*b2 = *b1 ^ 1;
 }
 
 static void bucket_add(uint32_t *global, uint32_t *local, uint32_t b, int32_t delta)
@@ -57,14 +83,7 @@ enum limits_verdict limits_admit(const struct limits *l, const uint8_t key[16],
 	t->admitted = 1;
 	if (l->max_per_ip == 0 || l->ip_global == NULL)
 		return LIMITS_OK;
-	{
-		uint64_t h = key_hash(key, l->seed);
-
-		t->b1 = (uint32_t)h & l->ip_mask;
-		t->b2 = (uint32_t)(h >> 32) & l->ip_mask;
-		if (t->b2 == t->b1)
-			t->b2 = t->b1 ^ 1; /* two distinct buckets, or the address gets half */
-	}
+	key_buckets(key, l->seed, l->ip_mask, &t->b1, &t->b2);
 	bucket_add(l->ip_global, l->ip_local, t->b1, 1);
 	bucket_add(l->ip_global, l->ip_local, t->b2, 1);
 	if (__atomic_load_n(&l->ip_global[t->b1], __ATOMIC_RELAXED) > l->max_per_ip &&
@@ -98,4 +117,70 @@ void limits_reap(uint64_t *total, uint64_t open, uint32_t *ip_global, uint32_t *
 			ip_local[b] = 0;
 		}
 	}
+}
+
+/*
+ * A rate cell's stamp a little ahead of now: another worker read the clock a moment
+ * later. Much further off, the cell was idle for weeks (the ms stamp wraps in 49 days).
+ */
+static int stamp_ahead(uint32_t now, uint32_t stamp)
+{
+	int32_t elapsed = (int32_t)(now - stamp);
+
+	return elapsed < 0 && elapsed > -RATE_SKEW_MS;
+}
+
+/* Milli-connections a cell has drained since its stamp: all of it after weeks idle. */
+static uint64_t drained(uint32_t now, uint32_t stamp, uint64_t rate)
+{
+	int32_t elapsed = (int32_t)(now - stamp);
+
+	if (stamp_ahead(now, stamp))
+		return 0;
+	return elapsed >= 0 ? (uint64_t)elapsed * rate : UINT64_MAX;
+}
+
+/*
+ * One rate cell: drains it to now at rate milli-connections a millisecond, adds delta
+ * (milli-connections, negative to take back), returns the new level.
+ */
+static uint32_t cell_add(uint64_t *cell, uint32_t now, uint64_t rate, int64_t delta)
+{
+	uint64_t old = __atomic_load_n(cell, __ATOMIC_RELAXED), next;
+	uint32_t level;
+
+	do {
+		uint32_t stamp = (uint32_t)(old >> 32);
+		uint64_t d = drained(now, stamp, rate);
+		int64_t v = (int64_t)(uint32_t)old;
+
+		v = d >= (uint64_t)v ? 0 : v - (int64_t)d;
+		v += delta;
+		level = v < 0 ? 0 : v > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+		next = (uint64_t)(stamp_ahead(now, stamp) ? stamp : now) << 32 | level;
+	} while (
+	    !__atomic_compare_exchange_n(cell, &old, next, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return level;
+}
+
+enum limits_verdict limits_rate(const struct limits *l, const uint8_t key[16], uint64_t now_ms)
+{
+	uint64_t cap = (uint64_t)l->conn_rate * MILLI;
+	uint32_t b1, b2, now = (uint32_t)now_ms;
+	int ok;
+
+	if (l->conn_rate == 0 || l->rate_cells == NULL)
+		return LIMITS_OK;
+	key_buckets(key, l->seed ^ RATE_SALT, LIMITS_RATE_CELLS - 1, &b1, &b2);
+	/* Both cells count it, then both are read: judged on levels that hold every
+	 * connection of this client still counted, as another worker's may be in flight. */
+	cell_add(&l->rate_cells[b1], now, l->conn_rate, MILLI);
+	cell_add(&l->rate_cells[b2], now, l->conn_rate, MILLI);
+	ok = cell_add(&l->rate_cells[b1], now, l->conn_rate, 0) <= cap ||
+	     cell_add(&l->rate_cells[b2], now, l->conn_rate, 0) <= cap;
+	if (ok)
+		return LIMITS_OK;
+	cell_add(&l->rate_cells[b1], now, l->conn_rate, -(int64_t)MILLI);
+	cell_add(&l->rate_cells[b2], now, l->conn_rate, -(int64_t)MILLI);
+	return LIMITS_CONN_RATE;
 }

@@ -744,7 +744,7 @@ static void ur_svc_admit(struct uring_loop *lp, int fd, unsigned li, int service
 	const struct sockaddr *peer = NULL;
 	struct svc_conn *c;
 
-	if ((lp->w->limits.max_per_ip > 0 || lp->connlog) &&
+	if ((worker_wants_peer(lp->w) || lp->connlog) &&
 	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		peer = (const struct sockaddr *)&ss;
 	c = svc_accept(&lp->svc, fd, li, peer, (enum listen_service)service, lp->now);
@@ -780,7 +780,7 @@ static void ur_admit(struct uring_loop *lp, int fd, unsigned li)
 	struct ur_conn *c;
 
 	/* Multishot accept gives no address: asked for only where it is needed. */
-	if ((lp->w->limits.max_per_ip > 0 || lp->connlog) &&
+	if ((worker_wants_peer(lp->w) || lp->connlog) &&
 	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		peer = (const struct sockaddr *)&ss;
 	if (worker_admit(lp->w, fd, li, peer, &ticket) < 0)

@@ -209,6 +209,8 @@ static const char *help_of(enum stats_counter c)
 		[STAT_rejected_max_conns] = "Connections refused by --max-conns.",
 		[STAT_rejected_per_ip] = "Connections refused by --max-conns-per-ip.",
 		[STAT_rejected_nomem] = "Connections refused for lack of memory.",
+		[STAT_rejected_acl] = "Connections refused by --allow / --deny.",
+		[STAT_rejected_conn_rate] = "Connections refused by --conn-rate.",
 		[STAT_accept_paused] = "Times accepting paused for lack of descriptors or memory.",
 		[STAT_bytes_in] = "Bytes received.",
 		[STAT_bytes_out] = "Bytes echoed.",
@@ -225,6 +227,7 @@ static const char *help_of(enum stats_counter c)
 		[STAT_udp_refused_addr] =
 		    "UDP datagrams not answered: broadcast, multicast or unspecified source.",
 		[STAT_udp_refused_rate] = "UDP datagrams not answered: over --udp-rate.",
+		[STAT_udp_refused_acl] = "UDP datagrams not answered: refused by --allow / --deny.",
 		[STAT_udp_dropped] = "UDP answers the kernel refused (full buffer, unreachable).",
 		[STAT_workers_stuck] =
 		    "Workers the supervisor killed because their loop had not turned for 5 s.",

@@ -1,5 +1,6 @@
 /* stats: the shared counter mapping. */
 #include "echod/stats.h"
+#include "echod/limits.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +19,15 @@ static const char *const names[] = {
 const char *stats_name(enum stats_counter c)
 {
 	return names[c];
+}
+
+/* Where the rate cells start: after the per-address buckets, 8-byte aligned. */
+static size_t rate_offset(unsigned nslots, unsigned ip_buckets)
+{
+	size_t off = sizeof(struct stats_shared) + nslots * sizeof(struct stats_slot) +
+		     (size_t)ip_buckets * sizeof(uint32_t) * (1 + nslots);
+
+	return (off + 7) & ~(size_t)7;
 }
 
 static const char *const lnames[] = {
@@ -44,8 +54,7 @@ enum stats_counter stats_lbase(enum stats_lcounter c)
 
 static size_t stats_size(unsigned nslots, unsigned ip_buckets)
 {
-	return sizeof(struct stats_shared) + nslots * sizeof(struct stats_slot) +
-	       (size_t)ip_buckets * sizeof(uint32_t) * (1 + nslots);
+	return rate_offset(nslots, ip_buckets) + (size_t)LIMITS_RATE_CELLS * sizeof(uint64_t);
 }
 
 struct stats_shared *stats_create(unsigned nslots, unsigned ip_buckets)
@@ -78,6 +87,11 @@ uint32_t *stats_ip_global(struct stats_shared *sh)
 uint32_t *stats_ip_local(struct stats_shared *sh, unsigned slot)
 {
 	return stats_ip_global(sh) + (size_t)sh->ip_buckets * (1 + slot);
+}
+
+uint64_t *stats_rate_cells(struct stats_shared *sh)
+{
+	return (uint64_t *)((char *)sh + rate_offset(sh->nslots, sh->ip_buckets));
 }
 
 void stats_sum(const struct stats_shared *sh, const uint64_t *retired, uint64_t *out)

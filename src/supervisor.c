@@ -118,6 +118,8 @@ static void sv_worker_limits(struct supervisor *sv, unsigned idx, struct limits 
 		l->ip_mask = sh->ip_buckets - 1;
 	}
 	l->seed = sh->seed;
+	l->conn_rate = sv->cfg.conn_rate;
+	l->rate_cells = stats_rate_cells(sh);
 }
 
 /* In the child: never returns. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "echod/limits.h"
 #include "echod/log.h"
 #include "echod/net.h"
 #include "echod/service.h"
@@ -18,7 +19,7 @@
 
 static const char *const verdict_names[] = {"answered", "source port below 1024",
 					    "broadcast, multicast or unspecified source",
-					    "over --udp-rate"};
+					    "over --udp-rate", "refused by --allow / --deny"};
 
 const char *udp_verdict_name(enum udp_verdict v)
 {
@@ -111,30 +112,39 @@ static struct udp_rate_entry *rate_slot(struct udp_ratelimit *r, const uint8_t k
 	return stalest;
 }
 
-int udp_rate_take(struct udp_ratelimit *r, const uint8_t key[16], uint64_t now_ms)
+unsigned udp_answer_cost(size_t req, size_t ans)
 {
-	uint64_t full, elapsed;
+	size_t base = req > 0 ? req : 1;
+
+	return ans <= base ? 1 : (unsigned)((ans + base - 1) / base);
+}
+
+int udp_rate_take(struct udp_ratelimit *r, const uint8_t key[16], uint64_t now_ms, unsigned cost)
+{
+	int64_t full;
+	uint64_t elapsed;
 	struct udp_rate_entry *e;
 	int fresh;
 
 	if (r->v == NULL)
 		return 1;
-	full = r->rate * 1000;
+	full = (int64_t)r->rate * 1000;
 	e = rate_slot(r, key, &fresh);
 	if (fresh) {
 		memcpy(e->key, key, 16);
 		e->milli = full;
 	} else {
-		/* rate tokens a second are rate milli-tokens a millisecond */
+		/* rate tokens a second are rate milli-tokens a millisecond; the largest debt
+		 * (a 64 KiB answer) is paid off within a day at rate 1 */
 		elapsed = now_ms > e->stamp ? now_ms - e->stamp : 0;
-		e->milli = elapsed >= 1000 || e->milli + elapsed * r->rate >= full
+		e->milli = elapsed >= 86400000 || e->milli + (int64_t)(elapsed * r->rate) >= full
 			       ? full
-			       : e->milli + elapsed * r->rate;
+			       : e->milli + (int64_t)(elapsed * r->rate);
 	}
 	e->stamp = now_ms;
 	if (e->milli < 1000)
 		return 0;
-	e->milli -= 1000;
+	e->milli -= (int64_t)cost * 1000;
 	return 1;
 }
 
@@ -205,7 +215,8 @@ static void udp_refuse(struct udp_worker *u, enum udp_verdict v, const struct so
 		       socklen_t srclen, uint64_t now)
 {
 	static const enum stats_counter counter[] = {STAT_udp_out, STAT_udp_refused_port,
-						     STAT_udp_refused_addr, STAT_udp_refused_rate};
+						     STAT_udp_refused_addr, STAT_udp_refused_rate,
+						     STAT_udp_refused_acl};
 	char addr[64];
 
 	stats_add(u->w->stats, counter[v], 1);
@@ -214,37 +225,60 @@ static void udp_refuse(struct udp_worker *u, enum udp_verdict v, const struct so
 		return;
 	net_format_addr(src, srclen, addr, sizeof(addr));
 	log_warnx("udp: not answered since the last report: %llu for a source port below 1024, "
-		  "%llu for a broadcast, multicast or unspecified source, %llu over --udp-rate; "
-		  "the latest from %s (%s)",
+		  "%llu for a broadcast, multicast or unspecified source, %llu over --udp-rate, "
+		  "%llu refused by --allow / --deny; the latest from %s (%s)",
 		  (unsigned long long)u->since[UDP_REFUSED_PORT],
 		  (unsigned long long)u->since[UDP_REFUSED_ADDR],
-		  (unsigned long long)u->since[UDP_REFUSED_RATE], addr, udp_verdict_name(v));
+		  (unsigned long long)u->since[UDP_REFUSED_RATE],
+		  (unsigned long long)u->since[UDP_REFUSED_ACL], addr, udp_verdict_name(v));
 	memset(u->since, 0, sizeof(u->since));
 	u->next_log = now + UDP_LOG_EVERY_MS;
+}
+
+/* The access lists, for a source the guard can read (it refuses the others). */
+static int udp_acl_refuses(const struct config *cfg, const struct sockaddr *src, socklen_t len)
+{
+	uint8_t key[16];
+
+	if (!acl_active(&cfg->allow, &cfg->deny))
+		return 0;
+	if (!(src->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) &&
+	    !(src->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)))
+		return 0;
+	net_addr_key(src, key);
+	return !acl_permits(&cfg->allow, &cfg->deny, key);
 }
 
 ssize_t udp_handle(struct udp_worker *u, enum listen_service service, unsigned li,
 		   const struct sockaddr *src, socklen_t srclen, char *buf, size_t len, size_t cap,
 		   uint64_t now_ms)
 {
-	enum udp_verdict v = udp_guard(src, srclen);
+	enum udp_verdict v;
 	uint8_t key[16];
+	ssize_t ans;
 
 	stats_add2(u->w->stats, STAT_udp_in, li, LSTAT_udp_in, 1);
 	stats_add(u->w->stats, STAT_msgs, 1);
 	stats_add2(u->w->stats, STAT_bytes_in, li, LSTAT_bytes_in, len);
-	if (service == SERVICE_DISCARD)
+	v = udp_acl_refuses(u->w->cfg, src, srclen) ? UDP_REFUSED_ACL : UDP_ANSWER;
+	if (v == UDP_ANSWER && service == SERVICE_DISCARD)
 		return -1; /* nothing goes out: nothing to guard */
-	if (v == UDP_ANSWER) {
-		net_addr_key(src, key);
-		if (!udp_rate_take(&u->rate, key, now_ms))
-			v = UDP_REFUSED_RATE;
-	}
+	if (v == UDP_ANSWER)
+		v = udp_guard(src, srclen);
 	if (v != UDP_ANSWER) {
 		udp_refuse(u, v, src, srclen, now_ms);
 		return -1;
 	}
-	return svc_udp_answer(service, &u->chargen_pos, buf, len, cap);
+	/* The answer first: what it costs depends on its size. */
+	ans = svc_udp_answer(service, &u->chargen_pos, buf, len, cap);
+	if (ans < 0)
+		return -1;
+	limits_key(src, key);
+	if (!udp_rate_take(&u->rate, key, now_ms, udp_answer_cost(len, (size_t)ans))) {
+		udp_refuse(u, UDP_REFUSED_RATE, src, srclen, now_ms);
+		return -1;
+	}
+	return ans;
 }
 
 size_t udp_reply_control(const void *ctl, size_t ctllen, void *out, size_t outcap)

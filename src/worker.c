@@ -53,22 +53,53 @@ int worker_signal(struct worker *w)
 	return what;
 }
 
+int worker_wants_peer(const struct worker *w)
+{
+	return w->limits.max_per_ip > 0 || w->limits.conn_rate > 0 ||
+	       acl_active(&w->cfg->allow, &w->cfg->deny);
+}
+
+/*
+ * The checks before a connection costs anything, cheapest and strictest first: the
+ * access lists (an unknown peer is refused when they are set), the client's rate, then
+ * the counts. A connection the rate refused does not count against the rate.
+ */
+static enum stats_counter admit_check(struct worker *w, const struct sockaddr *peer,
+				      struct limits_ticket *ticket)
+{
+	uint8_t addr[16] = {0}, client[16] = {0};
+	enum limits_verdict verdict;
+
+	memset(ticket, 0, sizeof(*ticket));
+	if (peer != NULL && peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
+		peer = NULL; /* getpeername failed: the peer is unknown */
+	if (peer != NULL) {
+		net_addr_key(peer, addr);
+		limits_key(peer, client);
+	}
+	if (acl_active(&w->cfg->allow, &w->cfg->deny) &&
+	    (peer == NULL || !acl_permits(&w->cfg->allow, &w->cfg->deny, addr)))
+		return STAT_rejected_acl;
+	if (w->limits.conn_rate > 0 && limits_rate(&w->limits, client, timer_now_ms()) != LIMITS_OK)
+		return STAT_rejected_conn_rate;
+	verdict = limits_admit(&w->limits, client, ticket);
+	if (verdict == LIMITS_MAX_CONNS)
+		return STAT_rejected_max_conns;
+	if (verdict == LIMITS_PER_IP)
+		return STAT_rejected_per_ip;
+	return STAT_accepted;
+}
+
 /* The admission of every TCP connection; banner: echo's greeting line, if any. */
 static int admit(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		 struct limits_ticket *ticket, const char *banner)
 {
-	enum limits_verdict verdict;
-	uint8_t key[16] = {0};
+	enum stats_counter verdict = admit_check(w, peer, ticket);
 	int on = 1;
 
-	if (peer != NULL)
-		net_addr_key(peer, key);
-	verdict = limits_admit(&w->limits, key, ticket);
 	/* Counted before the close, so a peer that sees the close sees the count too. */
-	if (verdict != LIMITS_OK) {
-		stats_add(w->stats,
-			  verdict == LIMITS_MAX_CONNS ? STAT_rejected_max_conns : STAT_rejected_per_ip,
-			  1);
+	if (verdict != STAT_accepted) {
+		stats_add(w->stats, verdict, 1);
 		close(fd);
 		return -1;
 	}

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "echod/acl.h"
 #include "echod/listen.h"
 
 #ifdef __cplusplus
@@ -16,6 +17,8 @@ extern "C" {
 #define CONFIG_LISTEN_MAX 32
 #define CONFIG_TEXT_MAX   256
 #define CONFIG_WORKERS_MAX 1024
+/* --ring-buffers (rounded up to a power of two) x --ring-buffer-size, per worker */
+#define CONFIG_RING_BYTES_MAX (1ull << 30)
 
 enum backend_kind { BACKEND_AUTO, BACKEND_EPOLL, BACKEND_IO_URING };
 
@@ -34,11 +37,13 @@ struct config {
 	unsigned idle_timeout;       /* seconds, 0: never */
 	unsigned drain_timeout;      /* seconds */
 	unsigned backlog;
-	unsigned udp_rate;
+	unsigned udp_rate;           /* per source: see udp.h for what an answer costs */
+	unsigned conn_rate;          /* new TCP connections a second per client, 0: off */
 	unsigned zerocopy_threshold;
 	unsigned ring_buffers;       /* io_uring provided buffers per worker */
 	unsigned ring_buffer_size;
 	int seccomp;                 /* workers enter the system call allow-list */
+	struct acl_list allow, deny; /* --allow / --deny */
 	char banner[CONFIG_TEXT_MAX];
 	char user[CONFIG_TEXT_MAX];
 	char metrics[CONFIG_TEXT_MAX];

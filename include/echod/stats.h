@@ -25,6 +25,8 @@ extern "C" {
 	X(rejected_max_conns)                                                                      \
 	X(rejected_per_ip)                                                                         \
 	X(rejected_nomem)                                                                          \
+	X(rejected_acl)                                                                            \
+	X(rejected_conn_rate)                                                                      \
 	X(accept_paused)                                                                           \
 	X(bytes_in)                                                                                \
 	X(bytes_out)                                                                               \
@@ -40,6 +42,7 @@ extern "C" {
 	X(udp_refused_port)                                                                        \
 	X(udp_refused_addr)                                                                        \
 	X(udp_refused_rate)                                                                        \
+	X(udp_refused_acl)                                                                         \
 	X(udp_dropped)                                                                             \
 	X(workers_stuck)
 
@@ -93,7 +96,10 @@ struct stats_shared {
 	uint32_t ip_buckets;      /* per-address counting buckets, 0 when off */
 	uint32_t seed;            /* hashes client addresses; random per run */
 	uint32_t pad[11];
-	struct stats_slot slots[]; /* then: ip_global[ip_buckets], ip_local[nslots][ip_buckets] */
+	/* then: ip_global[ip_buckets], ip_local[nslots][ip_buckets], and the --conn-rate
+	 * cells, uint64_t[LIMITS_RATE_CELLS], always there (touched only when the rate is
+	 * set, so a reload can set it) */
+	struct stats_slot slots[];
 };
 
 /* Maps the shared region before fork. ip_buckets must be 0 or a power of two. */
@@ -101,6 +107,7 @@ struct stats_shared *stats_create(unsigned nslots, unsigned ip_buckets);
 void stats_destroy(struct stats_shared *sh);
 uint32_t *stats_ip_global(struct stats_shared *sh);
 uint32_t *stats_ip_local(struct stats_shared *sh, unsigned slot);
+uint64_t *stats_rate_cells(struct stats_shared *sh);
 const char *stats_name(enum stats_counter c);
 const char *stats_lname(enum stats_lcounter c);
 /* The worker counter a listener counter is a share of (LSTAT_bytes_in: STAT_bytes_in). */

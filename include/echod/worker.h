@@ -56,9 +56,13 @@ struct worker {
 int worker_main(struct worker *w);
 /* The backend accepts now: the supervisor may say READY. */
 void worker_ready(struct worker *w);
-/* A new connection on listener index `listener` (listen_fds order): checks the
- * limits, sets it up and sends the banner. Returns 0, or -1 when it was refused
- * (closed and counted). peer may be NULL when no per-address limit is set. */
+/* 1 when admission needs the peer's address: an access list or a per-address limit
+ * is set. Otherwise the backends may skip getpeername(). */
+int worker_wants_peer(const struct worker *w);
+/* A new connection on listener index `listener` (listen_fds order): checks the access
+ * lists and the limits, sets it up and sends the banner. Returns 0, or -1 when it was
+ * refused (closed at once, before any byte, and counted). peer may be NULL only when
+ * worker_wants_peer() is 0. */
 int worker_admit(struct worker *w, int fd, unsigned listener, const struct sockaddr *peer,
 		 struct limits_ticket *ticket);
 /* The same without the banner: the connections of the services other than echo. */

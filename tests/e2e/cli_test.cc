@@ -74,6 +74,11 @@ INSTANTIATE_TEST_SUITE_P(
 	BadUsage{"BadAddress", {"-l", "1.2.3.4.5:7"}, "--listen", {"1.2.3.4.5:7", "1.2.3.4.5"}},
 	BadUsage{"UdpReverse", {"-l", "udp::7/reverse"}, "--listen", {"udp::7/reverse", "reverse"}},
 	BadUsage{"UnknownService", {"-l", ":7/bogus"}, "--listen", {":7/bogus", "bogus", "/bogus"}},
+	BadUsage{"BadAllow", {"--allow=10.0.0.0/33"}, "--allow", {"10.0.0.0/33"}},
+	BadUsage{"AllowHostBits", {"--allow=10.1.2.3/8"}, "--allow", {"10.1.2.3/8"}},
+	BadUsage{"BadDeny", {"--deny=2001:db8::/129"}, "--deny", {"2001:db8::/129"}},
+	BadUsage{"DenyName", {"--deny=localhost"}, "--deny", {"localhost"}},
+	BadUsage{"BadConnRate", {"--conn-rate=fast"}, "--conn-rate", {"fast"}},
 	BadUsage{"StrayArgument", {"stray"}, "", {"stray"}}),
     [](const ::testing::TestParamInfo<BadUsage> &info) { return info.param.name; });
 
@@ -163,6 +168,49 @@ TEST_F(ConfigFileTest, CommandLineBeatsFile)
 	EXPECT_NE(r.out.find("workers = 5\n"), std::string::npos) << r.out;
 	EXPECT_EQ(r.out.find("workers = 3\n"), std::string::npos) << r.out;
 	EXPECT_NE(r.out.find("idle-timeout = 10\n"), std::string::npos) << r.out;
+}
+
+// The io_uring buffer ring of a worker is at most 1 GiB: past it its mmap fails and the
+// worker would be respawned forever. Refused before anything starts, naming both.
+TEST(RingBoundTest, Over1GiBIsAUsageError)
+{
+	RunResult r =
+	    RunEchod(Join(kSafeListen, {"--ring-buffers=32768", "--ring-buffer-size=1048576"}),
+		     kRunTimeoutMs);
+	EXPECT_EQ(r.status, 64) << r.err;
+	EXPECT_NE(r.err.find("--ring-buffers x --ring-buffer-size"), std::string::npos) << r.err;
+	RunResult ok =
+	    RunEchod({"-t", "--ring-buffers=32768", "--ring-buffer-size=32768"}, kRunTimeoutMs);
+	EXPECT_EQ(ok.status, 0) << ok.err;
+}
+
+TEST_F(ConfigFileTest, RingOver1GiBIs78WithFileAndLine)
+{
+	ExpectConfigError("ring-buffer-size = 1048576\n\nring-buffers = 2048\n", 3);
+}
+
+TEST_F(ConfigFileTest, BadAllowIs78WithFileAndLine)
+{
+	ExpectConfigError("allow = 127.0.0.1\nallow = 127.0.0.0/7\n", 2);
+}
+
+// -t prints the effective access lists, one rule a line; the command line's list
+// replaces the file's.
+TEST_F(ConfigFileTest, CheckConfigPrintsTheAccessLists)
+{
+	std::string path = Write("allow = 10.0.0.0/8\ndeny = 10.6.0.0/16\n");
+	RunResult file = RunEchod({"-t", "--config=" + path}, kRunTimeoutMs);
+	EXPECT_EQ(file.status, 0) << file.err;
+	EXPECT_NE(file.out.find("allow = 10.0.0.0/8\ndeny = 10.6.0.0/16\n"), std::string::npos)
+	    << file.out;
+	RunResult both =
+	    RunEchod({"-t", "--config=" + path, "--allow=127.0.0.1", "--allow=::1"}, kRunTimeoutMs);
+	EXPECT_EQ(both.status, 0) << both.err;
+	EXPECT_NE(both.out.find("allow = 127.0.0.1/32\nallow = ::1/128\ndeny = 10.6.0.0/16\n"),
+		  std::string::npos)
+	    << both.out;
+	RunResult none = RunEchod({"-t"}, kRunTimeoutMs);
+	EXPECT_NE(none.out.find("allow = \"\"\ndeny = \"\"\n"), std::string::npos) << none.out;
 }
 
 // Quotes wrap a whole value; an unterminated one is refused, under -t too, rather
@@ -270,6 +318,7 @@ TEST(VersionTest, HelpExitsZero)
 	RunResult r = RunEchod({"-h"}, kRunTimeoutMs);
 	EXPECT_EQ(r.status, 0) << r.err;
 	EXPECT_NE(r.out.find("--listen"), std::string::npos) << r.out;
+	EXPECT_NE(r.out.find("(default: 300)"), std::string::npos) << "no defaults: " << r.out;
 }
 
 } // namespace

@@ -124,6 +124,61 @@ TEST_P(UdpTest, RateLimitHoldsForABurst)
 	EXPECT_GE(refused, 1u);
 }
 
+// Echo amplifies nothing, so with the default options a client that sends its next
+// datagram when the answer came (ping-style) is never held back by --udp-rate.
+TEST_P(UdpTest, SequentialPingPongWithTheDefaultsLosesNothing)
+{
+	constexpr int kCount = 1000;
+	Daemon *d = START_UDP({}, 2);
+	ASSERT_NE(d, nullptr);
+	std::string error, back;
+	Fd fd = UdpSocket(kLoopback, 0, &error);
+	ASSERT_TRUE(fd.valid()) << error;
+	for (int i = 0; i < kCount; i++) {
+		std::string msg =
+		    "ping " + std::to_string(i) + " " + RandomBytes(i % 200, uint64_t(i));
+		ASSERT_TRUE(UdpSendTo(fd.get(), kLoopback, d->port(), msg)) << i;
+		ASSERT_EQ(UdpRecv(fd.get(), &back, kTimeoutMs), RecvStatus::kOk)
+		    << "datagram " << i << " not answered\n"
+		    << d->Log();
+		ASSERT_EQ(back, msg) << i;
+	}
+	auto c = Counters(d, kTimeoutMs);
+	EXPECT_EQ(c["udp_refused_rate"], 0u);
+	EXPECT_EQ(c["udp_in"], uint64_t(kCount));
+}
+
+// Chargen answers a 1-byte request with 444 bytes: each answer costs 444 tokens, so the
+// default rate lets a source have about 10000 / 444 of them a second, not 10000.
+TEST_P(UdpTest, ChargenStaysStrictWithTheDefaults)
+{
+	constexpr int kSent = 200;
+	Daemon *d = StartDaemon({}, 1, {"udp:127.0.0.1:0/chargen"});
+	ASSERT_NE(d, nullptr);
+	std::string error;
+	Fd fd = UdpSocket(kLoopback, 0, &error);
+	ASSERT_TRUE(fd.valid()) << error;
+	auto start = std::chrono::steady_clock::now();
+	for (int i = 0; i < kSent; i++)
+		ASSERT_TRUE(UdpSendTo(fd.get(), kLoopback, d->port(), "x"));
+	uint64_t answered = 0, refused = 0;
+	ASSERT_TRUE(WaitUntil(
+	    [&] {
+		    auto c = Counters(d, 2000);
+		    answered = c["udp_out"];
+		    refused = c["udp_refused_rate"];
+		    return answered + refused + c["udp_dropped"] == uint64_t(kSent);
+	    },
+	    kTimeoutMs, 20))
+	    << answered << " answered, " << refused << " refused\n"
+	    << d->Log();
+	double secs =
+	    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+	EXPECT_GE(answered, 1u);
+	EXPECT_LE(double(answered), (10000 + 10000 * secs) / 444 + 2) << "over " << secs << " s";
+	EXPECT_GE(refused, uint64_t(kSent) / 2);
+}
+
 // One datagram of a client that shares the daemon with many others: UDP may drop it
 // (a worker slowed down, valgrind say, lets its receive queue overflow), so an
 // unanswered datagram is sent again, up to kTries times in all. What is judged is

@@ -153,6 +153,31 @@ std::string Usage()
 	return s;
 }
 
+std::vector<std::string> Rules(const struct acl_list &l)
+{
+	std::vector<std::string> v;
+	char out[64];
+
+	for (unsigned i = 0; i < l.n; i++) {
+		acl_format(&l.v[i], out, sizeof(out));
+		v.push_back(out);
+	}
+	return v;
+}
+
+std::string Printed(const struct config &cfg)
+{
+	char *text = nullptr;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	config_print(&cfg, f);
+	fclose(f);
+	std::string s(text, len);
+	free(text);
+	return s;
+}
+
 void ExpectSameConfig(const struct config &a, const struct config &b)
 {
 	EXPECT_EQ(Specs(a), Specs(b));
@@ -170,6 +195,9 @@ void ExpectSameConfig(const struct config &a, const struct config &b)
 	EXPECT_EQ(a.ring_buffers, b.ring_buffers);
 	EXPECT_EQ(a.ring_buffer_size, b.ring_buffer_size);
 	EXPECT_EQ(a.seccomp, b.seccomp);
+	EXPECT_EQ(a.conn_rate, b.conn_rate);
+	EXPECT_EQ(Rules(a.allow), Rules(b.allow));
+	EXPECT_EQ(Rules(a.deny), Rules(b.deny));
 	EXPECT_STREQ(a.banner, b.banner);
 	EXPECT_STREQ(a.user, b.user);
 	EXPECT_STREQ(a.metrics, b.metrics);
@@ -220,7 +248,7 @@ TEST(ConfigDefaults, MatchTheContract)
 	EXPECT_EQ(l.cfg.backlog, 4096u);
 	EXPECT_EQ(l.cfg.max_conns, 0u);
 	EXPECT_EQ(l.cfg.max_conns_per_ip, 0u);
-	EXPECT_EQ(l.cfg.udp_rate, 100u);
+	EXPECT_EQ(l.cfg.udp_rate, 10000u);
 	EXPECT_EQ(l.cfg.zerocopy_threshold, 0u);
 	EXPECT_EQ(l.cfg.ring_buffers, 512u);
 	EXPECT_EQ(l.cfg.ring_buffer_size, 8192u);
@@ -676,12 +704,29 @@ TEST(ConfigParseFile, ErrorsUseTheGivenPath)
 
 TEST(ConfigPrint, RoundTripsEveryOption)
 {
-	Loaded l = Load({"--listen=127.0.0.1:7007", "--listen=[::1]:8", "--listen=localhost:9",
-			 "-w3", "-bepoll", "--max-conns=5", "--max-conns-per-ip=2",
-			 "--idle-timeout=0", "--drain-timeout=4", "--backlog=16", "--udp-rate=7",
-			 "--banner=say \"hi\" # twice ", "--zerocopy-threshold=4096",
-			 "--ring-buffers=64", "--ring-buffer-size=1024", "--seccomp=false",
-			 "--metrics=127.0.0.1:9100", "--user=nobody", "-q"});
+	Loaded l = Load({"--listen=127.0.0.1:7007",
+			 "--listen=[::1]:8",
+			 "--listen=localhost:9",
+			 "-w3",
+			 "-bepoll",
+			 "--max-conns=5",
+			 "--max-conns-per-ip=2",
+			 "--idle-timeout=0",
+			 "--drain-timeout=4",
+			 "--backlog=16",
+			 "--udp-rate=7",
+			 "--banner=say \"hi\" # twice ",
+			 "--zerocopy-threshold=4096",
+			 "--ring-buffers=64",
+			 "--ring-buffer-size=1024",
+			 "--seccomp=false",
+			 "--metrics=127.0.0.1:9100",
+			 "--user=nobody",
+			 "-q",
+			 "--allow=10.0.0.0/8",
+			 "--allow=::1",
+			 "--deny=10.9.0.0/16",
+			 "--conn-rate=3"});
 
 	ASSERT_EQ(l.rc, 0) << l.err.msg;
 	ExpectRoundTrip(l.cfg);
@@ -752,6 +797,9 @@ TEST(ConfigUsage, MentionsEveryOption)
 				 "--ring-buffers=N",
 				 "--ring-buffer-size=BYTES",
 				 "--seccomp=BOOL",
+				 "--allow=CIDR",
+				 "--deny=CIDR",
+				 "--conn-rate=N",
 				 "--config=FILE",
 				 "-t, --check-config",
 				 "-v, --verbose",
@@ -762,6 +810,184 @@ TEST(ConfigUsage, MentionsEveryOption)
 							       << usage;
 	EXPECT_NE(usage.find("64"), std::string::npos);
 	EXPECT_NE(usage.find("78"), std::string::npos);
+}
+
+// --- access lists, --conn-rate, the ring's size, the defaults in --help ---
+
+TEST(ConfigAcl, RulesRepeatOnTheCommandLine)
+{
+	Loaded l =
+	    Load({"--allow=10.0.0.0/8", "--allow", "::1", "--deny=10.6.0.0/16", "--conn-rate=20"});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(Rules(l.cfg.allow), (std::vector<std::string>{"10.0.0.0/8", "::1/128"}));
+	EXPECT_EQ(Rules(l.cfg.deny), (std::vector<std::string>{"10.6.0.0/16"}));
+	EXPECT_EQ(l.cfg.conn_rate, 20u);
+}
+
+TEST(ConfigAcl, DefaultsAreEmptyListsAndNoRate)
+{
+	Loaded l = Load({});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(l.cfg.allow.n, 0u);
+	EXPECT_EQ(l.cfg.deny.n, 0u);
+	EXPECT_EQ(l.cfg.conn_rate, 0u);
+	EXPECT_EQ(l.cfg.udp_rate, 10000u);
+}
+
+// As with --listen: the first --allow (--deny) on the command line replaces the file's
+// allow (deny) list; the other list stays the file's.
+TEST(ConfigAcl, TheCommandLineReplacesTheFilesList)
+{
+	TempFile f("allow = 10.0.0.0/8\nallow = \"192.0.2.0/24\"\ndeny = 10.6.0.0/16\n");
+	Loaded file = Load({"--config=" + f.path()});
+	Loaded both = Load({"--config=" + f.path(), "--allow=127.0.0.1", "--allow=::1"});
+
+	ASSERT_EQ(file.rc, 0) << file.err.msg;
+	EXPECT_EQ(Rules(file.cfg.allow), (std::vector<std::string>{"10.0.0.0/8", "192.0.2.0/24"}));
+	ASSERT_EQ(both.rc, 0) << both.err.msg;
+	EXPECT_EQ(Rules(both.cfg.allow), (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+	EXPECT_EQ(Rules(both.cfg.deny), (std::vector<std::string>{"10.6.0.0/16"}));
+}
+
+// An empty value empties a list (unlike xinetd's "only_from =", which shuts the
+// service): how --check-config prints an empty list, and how the command line drops
+// the file's.
+TEST(ConfigAcl, AnEmptyValueEmptiesTheList)
+{
+	TempFile f("deny = 10.6.0.0/16\nallow = 10.0.0.0/8\nallow = \"\"\nallow = ::1\n");
+	Loaded l = Load({"--config=" + f.path()});
+	Loaded cleared = Load({"--config=" + f.path(), "--deny="});
+
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(Rules(l.cfg.allow), (std::vector<std::string>{"::1/128"}));
+	ASSERT_EQ(cleared.rc, 0) << cleared.err.msg;
+	EXPECT_EQ(cleared.cfg.deny.n, 0u);
+}
+
+TEST(ConfigAcl, BadRulesAre64NamingOptionAndValue)
+{
+	Loaded a = Load({"--allow=10.0.0.0/33"});
+	EXPECT_EQ(a.rc, EXIT_USAGE);
+	EXPECT_TRUE(a.Says("--allow: invalid value '10.0.0.0/33'")) << a.err.msg;
+
+	Loaded d = Load({"--deny=10.1.2.3/8"});
+	EXPECT_EQ(d.rc, EXIT_USAGE);
+	EXPECT_TRUE(d.Says("--deny: invalid value '10.1.2.3/8'")) << d.err.msg;
+	EXPECT_TRUE(d.Says("10.0.0.0/8?")) << d.err.msg;
+
+	Loaded h = Load({"--allow=localhost"});
+	EXPECT_EQ(h.rc, EXIT_USAGE);
+	EXPECT_TRUE(h.Says("--allow: invalid value 'localhost'")) << h.err.msg;
+}
+
+TEST(ConfigAcl, BadRulesInTheFileAre78WithTheLine)
+{
+	TempFile f("allow = 10.0.0.0/8\n\ndeny = 2001:db8::/129\n");
+	Loaded l = Load({"--config=" + f.path()});
+
+	EXPECT_EQ(l.rc, EXIT_CONFIG) << l.err.msg;
+	EXPECT_TRUE(l.Says(f.At(3) + " deny: invalid value '2001:db8::/129'")) << l.err.msg;
+}
+
+TEST(ConfigAcl, ListsAreBounded)
+{
+	std::vector<std::string> args;
+
+	for (unsigned i = 0; i <= ACL_MAX; i++)
+		args.push_back("--deny=10.0." + std::to_string(i / 256) + "." +
+			       std::to_string(i % 256));
+	Loaded l = Load(args);
+	EXPECT_EQ(l.rc, EXIT_USAGE);
+	EXPECT_TRUE(l.Says("--deny: too many rules (at most 256)")) << l.err.msg;
+	args.pop_back();
+	EXPECT_EQ(Load(args).cfg.deny.n, unsigned(ACL_MAX));
+}
+
+// --check-config prints the effective lists, one rule a line, and they read back.
+TEST(ConfigAcl, CheckConfigPrintsTheListsAndTheyReadBack)
+{
+	Loaded l = Load({"--allow=192.0.2.0/24", "--allow=[2001:db8::]/32", "--deny=192.0.2.66",
+			 "--conn-rate=5"});
+	ASSERT_EQ(l.rc, 0) << l.err.msg;
+	std::string out = Printed(l.cfg);
+
+	EXPECT_NE(out.find("allow = 192.0.2.0/24\nallow = 2001:db8::/32\n"), std::string::npos)
+	    << out;
+	EXPECT_NE(out.find("deny = 192.0.2.66/32\n"), std::string::npos) << out;
+	EXPECT_NE(out.find("conn-rate = 5\n"), std::string::npos) << out;
+	ExpectRoundTrip(l.cfg);
+
+	std::string empty = Printed(Load({}).cfg);
+	EXPECT_NE(empty.find("allow = \"\"\n"), std::string::npos) << empty;
+	EXPECT_NE(empty.find("deny = \"\"\n"), std::string::npos) << empty;
+}
+
+// --ring-buffers (rounded up to a power of two) x --ring-buffer-size is at most 1 GiB
+// a worker: beyond, the worker's mmap would fail and it would be respawned forever.
+TEST(ConfigRing, TheProductIsBoundedOnTheCommandLine)
+{
+	EXPECT_EQ(Load({"--ring-buffers=32768", "--ring-buffer-size=32768"}).rc, 0) << "1 GiB";
+	EXPECT_EQ(Load({"--ring-buffers=16385", "--ring-buffer-size=32768"}).rc, 0);
+
+	Loaded l = Load({"--ring-buffers=32768", "--ring-buffer-size=1048576"});
+	EXPECT_EQ(l.rc, EXIT_USAGE);
+	EXPECT_TRUE(l.Says("--ring-buffers x --ring-buffer-size")) << l.err.msg;
+	EXPECT_TRUE(l.Says("32768 MiB a worker, more than 1024 MiB")) << l.err.msg;
+
+	Loaded r = Load({"--ring-buffer-size=65536", "--ring-buffers=16385"});
+	EXPECT_EQ(r.rc, EXIT_USAGE);
+	EXPECT_TRUE(r.Says("16385 (rounded up to 32768) x 65536 bytes")) << r.err.msg;
+}
+
+TEST(ConfigRing, TheProductIsBoundedInTheFileWithTheLine)
+{
+	TempFile f("ring-buffers = 32768\n# the size\nring-buffer-size = 65536\nworkers = 2\n");
+	Loaded l = Load({"--config=" + f.path()});
+
+	EXPECT_EQ(l.rc, EXIT_CONFIG) << l.err.msg;
+	EXPECT_TRUE(l.Says(f.At(3) + " ring-buffers x ring-buffer-size:")) << l.err.msg;
+}
+
+// Judged once the source is read: no order of lines or arguments fails on the way.
+TEST(ConfigRing, OnlyTheEndResultCounts)
+{
+	TempFile f("ring-buffer-size = 1048576\nring-buffers = 64\n");
+	Loaded file = Load({"--config=" + f.path()});
+	EXPECT_EQ(file.rc, 0) << file.err.msg;
+
+	TempFile big("ring-buffers = 32768\nring-buffer-size = 16384\n");
+	Loaded l =
+	    Load({"--config=" + big.path(), "--ring-buffer-size=1048576", "--ring-buffers=64"});
+	EXPECT_EQ(l.rc, 0) << l.err.msg;
+	EXPECT_EQ(l.cfg.ring_buffers * uint64_t(l.cfg.ring_buffer_size), 64u << 20);
+}
+
+// -h shows each option's default, from the table; wrapped lines never start with "-"
+// (scripts/check-man takes such a line for an option).
+TEST(ConfigUsage, ShowsEachDefault)
+{
+	std::string usage = Usage();
+
+	for (const char *note :
+	     {"auto | epoll | io_uring (default: auto)", "(default: 300)", "(default: 10000)",
+	      "(default: 4096)", "(default: 512)", "(default: 8192)", "(default: every client)",
+	      "(default tcp::7)", "(default: online CPUs)", "off by default"})
+		EXPECT_NE(usage.find(note), std::string::npos) << "no " << note << " in:\n"
+							       << usage;
+	size_t start = 0;
+	while (start < usage.size()) {
+		size_t end = usage.find('\n', start);
+		std::string line = usage.substr(start, end - start);
+		size_t text = line.find_first_not_of(' ');
+
+		if (text != std::string::npos && line[text] == '-') {
+			EXPECT_LE(text, 6u) << "a wrapped line starts with '-': " << line;
+		}
+		EXPECT_LE(line.size(), 100u) << line;
+		start = end == std::string::npos ? usage.size() : end + 1;
+	}
 }
 
 } // namespace

@@ -1,4 +1,5 @@
-// limits: admission against --max-conns and --max-conns-per-ip over a fake shared area.
+// limits: admission against --max-conns, --max-conns-per-ip and --conn-rate over a fake
+// shared area, and the client key of every per-address limit.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -322,6 +323,183 @@ TEST(Limits, ConcurrentAdmissionsNeverExceedTheLimit)
 		EXPECT_EQ(p->open, 0u);
 		EXPECT_TRUE(AllZero(p->local));
 	}
+}
+
+// --- the client key: IPv4 address, IPv4-mapped as IPv4, IPv6 by its /64 ---
+
+Key ClientV4(const char *addr)
+{
+	struct sockaddr_in in = {};
+	Key k;
+
+	in.sin_family = AF_INET;
+	EXPECT_EQ(inet_pton(AF_INET, addr, &in.sin_addr), 1) << addr;
+	limits_key(reinterpret_cast<struct sockaddr *>(&in), k.data());
+	return k;
+}
+
+Key ClientV6(const char *addr)
+{
+	struct sockaddr_in6 in6 = {};
+	Key k;
+
+	in6.sin6_family = AF_INET6;
+	EXPECT_EQ(inet_pton(AF_INET6, addr, &in6.sin6_addr), 1) << addr;
+	limits_key(reinterpret_cast<struct sockaddr *>(&in6), k.data());
+	return k;
+}
+
+TEST(LimitsKey, Ipv6ClientsAreTheirSlash64)
+{
+	EXPECT_EQ(ClientV6("2001:db8:1:2::1"), ClientV6("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+	EXPECT_EQ(ClientV6("2001:db8:1:2::1"), ClientV6("2001:db8:1:2::"));
+	EXPECT_NE(ClientV6("2001:db8:1:2::1"), ClientV6("2001:db8:1:3::1"));
+	EXPECT_NE(ClientV6("2001:db8:1:2::1"), ClientV6("2001:db9:1:2::1"));
+	EXPECT_EQ(ClientV6("::1"), ClientV6("::2")) << "::/64 is one client too";
+}
+
+TEST(LimitsKey, Ipv4IsTheWholeAddressMappedOrNot)
+{
+	EXPECT_EQ(ClientV4("192.0.2.7"), ClientV6("::ffff:192.0.2.7"));
+	EXPECT_NE(ClientV4("192.0.2.7"), ClientV4("192.0.2.8"));
+	EXPECT_NE(ClientV6("::ffff:192.0.2.7"), ClientV6("::ffff:192.0.2.8"));
+	EXPECT_EQ(ClientV4("192.0.2.7"), V4("192.0.2.7"));
+}
+
+TEST(LimitsKey, PerAddressLimitHoldsAcrossA64)
+{
+	Shared sh(2);
+	Process p(sh, 0, 2);
+	struct limits_ticket t;
+
+	EXPECT_EQ(p.Admit(ClientV6("2001:db8::1"), &t), LIMITS_OK);
+	EXPECT_EQ(p.Admit(ClientV6("2001:db8::2"), &t), LIMITS_OK);
+	EXPECT_EQ(p.Admit(ClientV6("2001:db8::3"), &t), LIMITS_PER_IP) << "hopping inside a /64";
+	EXPECT_EQ(p.Admit(ClientV6("2001:db8:0:1::1"), &t), LIMITS_OK) << "the next /64";
+}
+
+// --- --conn-rate: shared leaky buckets ---
+
+struct RateArea {
+	std::vector<uint64_t> cells = std::vector<uint64_t>(LIMITS_RATE_CELLS);
+};
+
+struct limits RateLimits(RateArea &area, unsigned rate)
+{
+	struct limits l = {};
+
+	l.conn_rate = rate;
+	l.rate_cells = area.cells.data();
+	l.seed = kSeed;
+	return l;
+}
+
+int Connects(const struct limits &l, const Key &k, uint64_t at, int times)
+{
+	int ok = 0;
+
+	for (int i = 0; i < times; i++)
+		ok += limits_rate(&l, k.data(), at) == LIMITS_OK;
+	return ok;
+}
+
+TEST(LimitsRate, ZeroIsOff)
+{
+	RateArea area;
+	struct limits l = RateLimits(area, 0);
+
+	EXPECT_EQ(Connects(l, V4("10.0.0.1"), 5, 100000), 100000);
+	l.conn_rate = 5;
+	l.rate_cells = nullptr;
+	EXPECT_EQ(Connects(l, V4("10.0.0.1"), 5, 1000), 1000);
+}
+
+TEST(LimitsRate, ABurstOfNThenNASecond)
+{
+	RateArea area;
+	struct limits l = RateLimits(area, 10);
+	Key k = V4("10.0.0.1");
+
+	EXPECT_EQ(Connects(l, k, 1000, 30), 10);
+	EXPECT_EQ(Connects(l, k, 1099, 1), 0);	  // 0.99 of a connection drained
+	EXPECT_EQ(Connects(l, k, 1100, 5), 1);	  // one after 100 ms
+	EXPECT_EQ(Connects(l, k, 1600, 10), 5);	  // five after 500 ms more
+	EXPECT_EQ(Connects(l, k, 60000, 30), 10); // never more than the burst
+}
+
+// A refused connection takes its count back: a client over the rate still gets the
+// rate through, not nothing.
+TEST(LimitsRate, RefusalsDoNotCount)
+{
+	RateArea area;
+	struct limits l = RateLimits(area, 10);
+	Key k = V4("10.0.0.1");
+	int ok = 0;
+
+	for (uint64_t ms = 1; ms <= 10000; ms += 10)
+		ok += Connects(l, k, ms, 5); // 500 attempts a second for 10 s
+	EXPECT_GE(ok, 10 * 10);
+	EXPECT_LE(ok, 10 * 10 + 10);
+}
+
+TEST(LimitsRate, ClientsHaveTheirOwnRateAndV6IsPer64)
+{
+	RateArea area;
+	struct limits l = RateLimits(area, 3);
+
+	EXPECT_EQ(Connects(l, V4("10.0.0.1"), 10, 5), 3);
+	EXPECT_EQ(Connects(l, V4("10.0.0.2"), 10, 5), 3);
+	EXPECT_EQ(Connects(l, ClientV6("2001:db8::1"), 10, 2), 2);
+	EXPECT_EQ(Connects(l, ClientV6("2001:db8::ffff"), 10, 5), 1) << "the same /64";
+	EXPECT_EQ(Connects(l, V4("10.0.0.1"), 10, 1), 0);
+}
+
+// Two workers share the cells: the rate is per client, all workers together.
+TEST(LimitsRate, WorkersShareTheRate)
+{
+	RateArea area;
+	struct limits a = RateLimits(area, 4), b = RateLimits(area, 4);
+	Key k = V4("10.9.8.7");
+
+	EXPECT_EQ(Connects(a, k, 100, 3), 3);
+	EXPECT_EQ(Connects(b, k, 100, 3), 1);
+	EXPECT_EQ(Connects(a, k, 100, 1), 0);
+	EXPECT_EQ(Connects(b, k, 350, 3), 1) << "one drained in 250 ms";
+}
+
+// Another worker may read the clock a moment later and stamp a cell ahead of us; a
+// cell idle for longer than the 32-bit ms stamp spans is drained, not stuck full.
+TEST(LimitsRate, ClockSkewAndStampWrap)
+{
+	RateArea area;
+	struct limits l = RateLimits(area, 2);
+	Key k = V4("10.0.0.9");
+
+	EXPECT_EQ(Connects(l, k, 5000, 1), 1);
+	EXPECT_EQ(Connects(l, k, 4990, 1), 1) << "10 ms behind: no drain, no harm";
+	EXPECT_EQ(Connects(l, k, 4995, 1), 0);
+	uint64_t later = 5000 + (uint64_t(1) << 31) + 12345; // ~25 days idle
+	EXPECT_EQ(Connects(l, k, later, 3), 2);
+}
+
+TEST(LimitsRate, ConcurrentWorkersNeverExceedTheBurst)
+{
+	constexpr unsigned kRate = 50, kThreads = 4;
+	RateArea area;
+	std::atomic<unsigned> ok{0};
+	std::vector<std::thread> threads;
+	Key k = V4("10.1.1.1");
+
+	for (unsigned i = 0; i < kThreads; i++)
+		threads.emplace_back([&] {
+			struct limits l = RateLimits(area, kRate);
+			ok += static_cast<unsigned>(Connects(l, k, 777, 1000));
+		});
+	for (std::thread &th : threads)
+		th.join();
+	// The same instant: at most the burst (a race may refuse early, never admit more).
+	EXPECT_LE(ok.load(), kRate);
+	EXPECT_GT(ok.load(), 0u);
 }
 
 } // namespace

@@ -106,12 +106,12 @@ class UdpRate : public ::testing::Test
 	{
 		udp_rate_fini(&r);
 	}
-	int Take(unsigned who, uint64_t at, int times)
+	int Take(unsigned who, uint64_t at, int times, unsigned cost = 1)
 	{
 		int ok = 0;
 		Key k(who);
 		for (int i = 0; i < times; i++)
-			ok += udp_rate_take(&r, k.b, at);
+			ok += udp_rate_take(&r, k.b, at, cost);
 		return ok;
 	}
 	udp_ratelimit r{};
@@ -170,6 +170,39 @@ TEST_F(UdpRate, TheTableIsBoundedAndForgetsTheStalest)
 	// Forgotten, source 1 starts again with a full bucket; no memory was added.
 	EXPECT_EQ(Take(1, 30, 5), 2);
 	EXPECT_EQ(r.mask, kEntries - 1);
+}
+
+// An answer K times its request's size costs K: amplification is what the rate caps.
+TEST(UdpAnswerCost, IsTheAmplificationRoundedUp)
+{
+	EXPECT_EQ(udp_answer_cost(5, 5), 1u); // echo
+	EXPECT_EQ(udp_answer_cost(0, 0), 1u); // an empty echo
+	EXPECT_EQ(udp_answer_cost(65507, 65507), 1u);
+	EXPECT_EQ(udp_answer_cost(1000, 10), 1u); // smaller answers cost one too
+	EXPECT_EQ(udp_answer_cost(1, 444), 444u); // chargen to one byte
+	EXPECT_EQ(udp_answer_cost(0, 444), 444u); // an empty request counts as one byte
+	EXPECT_EQ(udp_answer_cost(100, 444), 5u); // 4.44, rounded up
+	EXPECT_EQ(udp_answer_cost(444, 444), 1u); // chargen to a request its size
+	EXPECT_EQ(udp_answer_cost(0, 26), 26u);	  // daytime
+}
+
+TEST_F(UdpRate, CostlyAnswersTakeTheirCostAndLeaveADebt)
+{
+	ASSERT_EQ(udp_rate_init(&r, 10, 64, 1), 0);
+	EXPECT_EQ(Take(1, 1000, 2, 5), 2); // 10 -> 5 -> 0
+	EXPECT_EQ(Take(1, 1000, 1, 5), 0);
+	EXPECT_EQ(Take(1, 1100, 1, 5), 1); // one token back: allowed, now 4 in debt
+	EXPECT_EQ(Take(1, 1550, 1, 1), 0); // 0.5 token: the debt is not paid yet
+	EXPECT_EQ(Take(1, 1600, 1, 1), 1); // 500 ms after: 1 token
+}
+
+TEST_F(UdpRate, AnAnswerCostingMoreThanTheBucketIsRareNotImpossible)
+{
+	ASSERT_EQ(udp_rate_init(&r, 10, 64, 1), 0);
+	EXPECT_EQ(Take(1, 1000, 1, 444), 1); // 10 - 444 = -434
+	EXPECT_EQ(Take(1, 1000 + 43400, 1, 444), 0);
+	EXPECT_EQ(Take(1, 1000 + 43500, 1, 444), 1); // 435 tokens later
+	EXPECT_EQ(Take(1, 1000 + 43500, 1, 1), 0);
 }
 
 TEST_F(UdpRate, LargeRatesDoNotOverflow)
