@@ -405,7 +405,8 @@ static int apply_option(struct bench_args *a, const struct opt_use *u, char *err
 		return 0;
 	case OPT_MODE:
 		if (parse_mode(u->value, &a->mode) < 0)
-			return bad_value(u, "pingpong, stream, churn or idle", err, errlen);
+			return bad_value(u, "pingpong, stream, churn, idle, send or recv", err,
+					 errlen);
 		return 0;
 	case OPT_CPU:
 		if (bench_parse_cpus(u->value, a->cpus, BENCH_MAX_CPUS, &a->ncpus) < 0)
