@@ -54,6 +54,11 @@ std::string Describe(const std::vector<Sample> &samples, double lo, double hi)
 
 TEST_P(BenchOpenTest, EveryStreamConnectionIsOpenThroughTheWindow)
 {
+	// The subject is echo-bench; echod under valgrind would take minutes over the
+	// quarter gigabyte these streams keep in flight, and its timeouts would fire.
+	if (!e2e::TestWrapper().empty())
+		GTEST_SKIP() << "echod runs under a wrapper (ECHOD_TEST_WRAPPER): too slow for "
+				"1000 streaming connections";
 	e2e::Daemon *d = StartDaemon();
 	ASSERT_NE(d, nullptr);
 	std::string target = std::string(e2e::kLoopback) + ":" + std::to_string(d->port());
