@@ -71,7 +71,8 @@ bool send_all(int fd, const char *p, size_t n)
 
 TestServer::TestServer(Behavior b, bool ipv6) : behavior_(b), ipv6_(ipv6)
 {
-	lfd_ = listen_on_loopback(ipv6, b == Behavior::SlowAccept ? 4 : 1024, &port_);
+	bool slow = b == Behavior::SlowAccept || b == Behavior::CloseAtOnce;
+	lfd_ = listen_on_loopback(ipv6, slow ? 4 : 1024, &port_);
 	if (lfd_ >= 0)
 		thread_ = std::thread([this] { run(); });
 }
@@ -177,7 +178,7 @@ void TestServer::run()
 			continue;
 		if (pfds[0].revents & POLLIN)
 			accept_one(clients);
-		if (behavior_ == Behavior::SlowAccept) {
+		if (behavior_ == Behavior::SlowAccept || behavior_ == Behavior::CloseAtOnce) {
 			timespec nap{0, 10 * 1000 * 1000};
 			nanosleep(&nap, nullptr);
 		}

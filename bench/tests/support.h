@@ -20,7 +20,7 @@ enum class Behavior {
 	Reset,	     // closes with SO_LINGER 0 (RST) once data arrives
 	Silent,	     // reads and discards: never answers (a discard server)
 	Chargen,     // sends RFC 864's pattern as fast as it is read; drops what comes in
-	CloseAtOnce, // accepts and closes at once, as a server over its connection limit
+	CloseAtOnce, // as SlowAccept, but closes each connection at once (over its limit)
 	SlowAccept,  // a listen backlog of 4 and one accept() every 10 ms; echoes correctly
 	EchoHalf,    // echoes on every other connection it accepts; silent on the rest
 };
