@@ -23,10 +23,12 @@ const char bench_usage[] =
     "      --latency         print the latency percentile table\n"
     "      --json            print one JSON object instead of text\n"
     "      --cpu LIST        pin threads to CPUs, e.g. 1 or 0-3 or 0,2\n"
-    "      --timeout T       no-progress limit per connection (default 5s)\n"
+    "      --timeout T       no-progress limit per connection, and the time all\n"
+    "                        connections get to open before the run (default 5s)\n"
     "  -h, --help            this text\n"
-    "HOST is an IPv4 literal, a [IPv6] literal or a name. Exit status: 0 no errors,\n"
-    "1 errors seen or target unreachable, 64 usage error.\n";
+    "HOST is an IPv4 literal, a [IPv6] literal or a name. Every connection opens\n"
+    "before the measured time. Exit status: 0 no errors, 1 errors seen, target\n"
+    "unreachable or not every connection open in time, 64 usage error.\n";
 
 enum opt_id {
 	OPT_THREADS,
@@ -405,7 +407,8 @@ static int apply_option(struct bench_args *a, const struct opt_use *u, char *err
 		return 0;
 	case OPT_MODE:
 		if (parse_mode(u->value, &a->mode) < 0)
-			return bad_value(u, "pingpong, stream, churn or idle", err, errlen);
+			return bad_value(u, "pingpong, stream, churn, idle, send or recv", err,
+					 errlen);
 		return 0;
 	case OPT_CPU:
 		if (bench_parse_cpus(u->value, a->cpus, BENCH_MAX_CPUS, &a->ncpus) < 0)

@@ -10,6 +10,7 @@
 #include "report.h"
 #include "run.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,46 +48,76 @@ static int check_cpus(const struct bench_args *a, char *err, size_t len)
 	return 0;
 }
 
-/* Raises the soft descriptor limit and says how many processes the connections need. */
-static unsigned plan_processes(const struct bench_args *a, char *err, size_t len)
+/*
+ * Raises the soft descriptor limit to the hard one (a failure leaves the soft one,
+ * which then sets the cap) and returns the descriptor limit, RLIM_INFINITY if none.
+ */
+static rlim_t raise_fd_limit(void)
 {
 	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return RLIM_INFINITY; /* cannot say: the connects will, one by one */
+	if (rl.rlim_cur != rl.rlim_max) {
+		struct rlimit want = {rl.rlim_max, rl.rlim_max};
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl.rlim_cur = rl.rlim_max;
+		else
+			fprintf(stderr,
+				"echo-bench: cannot raise the descriptor limit to %llu: %s\n",
+				(unsigned long long)rl.rlim_max, strerror(errno));
+	}
+	return rl.rlim_cur;
+}
+
+/* Raises the descriptor limit and says how many processes the connections need. */
+static unsigned plan_processes(const struct bench_args *a, char *err, size_t len)
+{
+	rlim_t lim = raise_fd_limit();
 	unsigned long cap = FDS_PER_PROC_MAX;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		getrlimit(RLIMIT_NOFILE, &rl);
-		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < cap + FD_RESERVE + a->threads)
-			cap = rl.rlim_cur > FD_RESERVE + a->threads
-				  ? (unsigned long)rl.rlim_cur - FD_RESERVE - a->threads
-				  : 1;
-	}
+	if (lim != RLIM_INFINITY && lim < cap + FD_RESERVE + a->threads)
+		cap = lim > FD_RESERVE + a->threads ? (unsigned long)lim - FD_RESERVE - a->threads
+						    : 1;
 	if (a->conns <= cap)
 		return 1;
 	if (a->mode != MODE_IDLE) {
 		snprintf(err, len,
 			 "invalid value '%lu' for -c: more than %lu connections in one process "
-			 "(only --mode idle splits over processes)",
-			 a->conns, cap);
+			 "(descriptor limit %llu; only --mode idle splits over processes)",
+			 a->conns, cap, (unsigned long long)lim);
 		return 0;
 	}
 	return (unsigned)((a->conns + cap - 1) / cap);
 }
 
+/* The window's times are known once every connection is open (run.h); these are bounds. */
 static void plan_run(struct run_plan *plan, const struct bench_args *a)
 {
 	plan->args = a;
 	plan->stream_window = a->size * 4 > STREAM_WINDOW ? a->size * 4 : STREAM_WINDOW;
 	plan->t_start = now_ns();
-	plan->t_measure = plan->t_start + a->warmup_ns;
-	plan->t_stop = plan->t_measure + a->duration_ns;
+	plan->t_open_deadline = plan->t_start + a->timeout_ns;
+	plan->t_stop = plan->t_open_deadline + a->warmup_ns + a->duration_ns;
 	if (a->mode == MODE_IDLE) {
 		/* Opening may take a while at scale, but not forever: 1 ms a connection. */
 		plan->t_open_deadline = plan->t_start + a->timeout_ns + a->conns * 1000000ULL;
-		plan->t_measure = plan->t_start;
 		plan->t_stop = plan->t_open_deadline + a->duration_ns;
 	}
+}
+
+/* The loaded modes measure nothing unless every connection opened: say so, and why. */
+static void report_open_failure(const struct bench_args *a, const struct bench_result *r)
+{
+	if (r->open_ok || a->mode == MODE_IDLE)
+		return;
+	fprintf(stderr, "echo-bench: only %llu of %lu connections open after %.2fs%s",
+		(unsigned long long)r->opened, a->conns, r->open_s,
+		r->open_s * 1e9 >= (double)a->timeout_ns ? " (--timeout)" : " (interrupted)");
+	if (r->open_errno)
+		fprintf(stderr, "; last error: %s", strerror(r->open_errno));
+	fprintf(stderr, "\n");
 }
 
 int main(int argc, char **argv)
@@ -129,6 +160,7 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		return 1;
 	result_collect(&r, &plan, sh, nprocs);
+	report_open_failure(&a, &r);
 	if (a.json)
 		report_json(stdout, &a, &r);
 	else

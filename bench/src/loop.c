@@ -5,11 +5,12 @@
  * bytes echoed and verified, limit the point the mode currently allows sending
  * up to. Modes differ only in how they move limit and what ends a stream.
  * Timeouts, (re)connects and phase changes are handled by a housekeeping pass
- * every few milliseconds rather than with per-connection timers.
+ * every few milliseconds rather than with per-connection timers. Before any of
+ * that, the loaded modes open every connection (open.c).
  */
+#include "loop.h"
 #include "net.h"
 #include "pattern.h"
-#include "run.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -26,60 +27,23 @@
 #define SEND_BUDGET	16 /* send mode: sends per connection per turn */
 #define MAX_CONNECTING	256
 /*
- * Slots connecting, or connected but not yet answered, per thread. A connect
- * completes on the client before the server accept()s, so a burst of hundreds of
- * connects against a small listen backlog (socat's is 5) gets handshakes dropped,
- * and those connections then sit in retransmission backoff for seconds. So
- * connections open a few at a time, the next one as soon as one is answered.
- * Releasing slots on a timer instead, or growing the window like TCP slow start,
- * overflowed socat's backlog again (it forks and execs a cat per connection).
+ * Slots connecting, or connected but not yet answered, per thread, once traffic
+ * runs (idle mode's opening, and reconnects after an error). A connect completes on
+ * the client before the server accept()s, so a burst of hundreds of connects against
+ * a small listen backlog (socat's is 5) gets handshakes dropped, and those
+ * connections then sit in retransmission backoff for seconds. So connections open a
+ * few at a time, the next one as soon as one is answered. Releasing slots on a timer
+ * instead, or growing the window like TCP slow start, overflowed socat's backlog
+ * again (it forks and execs a cat per connection). The open phase of the loaded
+ * modes needs no answer and retries instead (open.c): waiting for answers while
+ * other connections already streamed starved the opening.
  */
-#define MAX_RAMPING  4
+#define MAX_RAMPING 4
+/* A thread whose connections are all open looks this often for the others' to be. */
+#define GO_POLL_NS   (1000000ULL)
 #define HOUSEKEEP_NS (10ULL * 1000000ULL)
 #define RETRY_NS     (100ULL * 1000000ULL) /* after an error, so a dead server is not hammered */
 #define GEN_BITS     24
-
-enum conn_state { C_CLOSED, C_CONNECTING, C_OPEN, C_SHUT, C_DONE, C_DEAD };
-enum idle_phase { IDLE_FIRST, IDLE_HOLD, IDLE_FINAL };
-
-struct conn {
-	int fd;
-	uint8_t state;
-	uint8_t phase;
-	uint32_t events; /* registered with epoll; 0 when not registered */
-	uint32_t gen;	 /* bumps on each connect: tags epoll events to spot stale ones */
-	bool ramped;	 /* this slot's server answered once: reconnects skip the ramp */
-	bool in_ramp;	 /* counted in worker.ramping */
-	unsigned long idx;
-	uint64_t seed;
-	uint64_t send_off, recv_off, limit;
-	uint64_t done_msgs;
-	uint64_t started; /* connect start: churn cycles are timed from here */
-	uint64_t last_progress;
-	uint64_t retry_at;
-	uint64_t *ts; /* pingpong: queue time of message k at ts[k % depth] */
-};
-
-struct worker {
-	const struct run_plan *plan;
-	const struct bench_args *a;
-	struct thread_stats *st;
-	struct run_shared *sh;
-	struct conn *conns;
-	unsigned long n;
-	uint64_t *ts_pool;
-	unsigned char *tx, *rx;
-	int ep;
-	uint64_t now, next_hk, drain_end;
-	uint64_t t_measure, t_stop; /* the plan's, or for idle set when the hold begins */
-	bool holding;		    /* idle: the open phase is over */
-	unsigned long live;	    /* slots not yet DONE or DEAD */
-	unsigned connecting;
-	unsigned ramping;
-	unsigned long cursor; /* where the next scan for slots to connect starts */
-	uint64_t next_pump;   /* no slot is ready to connect before this time */
-	bool measuring, stopping;
-};
 
 uint64_t now_ns(void)
 {
@@ -90,7 +54,7 @@ uint64_t now_ns(void)
 }
 
 /* Single writer per counter: a plain load and store is enough and avoids a locked add. */
-static void stat_add(_Atomic uint64_t *c, uint64_t v)
+void loop_stat_add(_Atomic uint64_t *c, uint64_t v)
 {
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
 			      memory_order_relaxed);
@@ -113,7 +77,7 @@ static bool outstanding(const struct worker *w, const struct conn *c)
 	return c->send_off < c->limit || c->recv_off < c->send_off;
 }
 
-static void set_events(struct worker *w, struct conn *c, uint32_t ev)
+void loop_set_events(struct worker *w, struct conn *c, uint32_t ev)
 {
 	struct epoll_event e;
 
@@ -127,10 +91,10 @@ static void set_events(struct worker *w, struct conn *c, uint32_t ev)
 
 static void update_events(struct worker *w, struct conn *c)
 {
-	set_events(w, c, EPOLLIN | (c->send_off < c->limit ? EPOLLOUT : 0));
+	loop_set_events(w, c, EPOLLIN | (c->send_off < c->limit ? EPOLLOUT : 0));
 }
 
-static void want_pump(struct worker *w, uint64_t at)
+void loop_want_pump(struct worker *w, uint64_t at)
 {
 	if (at < w->next_pump)
 		w->next_pump = at;
@@ -145,21 +109,43 @@ static void leave_ramp(struct worker *w, struct conn *c, bool answered)
 	c->ramped = answered;
 }
 
-static void close_conn(struct worker *w, struct conn *c)
+/*
+ * The one place a connection's open count goes up (count_open(w, 1) where it becomes
+ * C_OPEN) has its one place to go down: loop_close. While the window runs, each
+ * change also moves this thread's low and high marks.
+ */
+static void count_open(struct worker *w, int delta)
+{
+	uint64_t v = atomic_load_explicit(&w->st->open_now, memory_order_relaxed);
+
+	v = delta > 0 ? v + 1 : v - 1;
+	atomic_store_explicit(&w->st->open_now, v, memory_order_relaxed);
+	if (!w->measuring)
+		return;
+	if (v < w->st->win_min)
+		w->st->win_min = v;
+	if (v > w->st->win_max)
+		w->st->win_max = v;
+}
+
+void loop_close(struct worker *w, struct conn *c)
 {
 	leave_ramp(w, c, false);
 	if (c->fd < 0)
 		return;
 	if (c->state == C_CONNECTING)
 		w->connecting--;
+	if (c->state == C_OPEN || c->state == C_SHUT)
+		count_open(w, -1);
 	close(c->fd);
 	c->fd = -1;
 	c->events = 0;
+	c->whole = false;
 }
 
-static void finish(struct worker *w, struct conn *c, enum conn_state final)
+void loop_finish(struct worker *w, struct conn *c, enum conn_state final)
 {
-	close_conn(w, c);
+	loop_close(w, c);
 	c->state = (uint8_t) final;
 	w->live--;
 }
@@ -167,27 +153,27 @@ static void finish(struct worker *w, struct conn *c, enum conn_state final)
 /* Idle connections are a census, not a load: one that fails stays failed. */
 static void fail_conn(struct worker *w, struct conn *c, enum err_kind kind)
 {
-	stat_add(&w->st->errors[kind], 1);
+	loop_stat_add(&w->st->errors[kind], 1);
 	if (w->a->mode == MODE_IDLE && c->phase == IDLE_FIRST)
-		stat_add(&w->st->open_failed, 1);
+		loop_stat_add(&w->st->open_failed, 1);
 	if (w->a->mode == MODE_IDLE || w->stopping) {
-		finish(w, c, C_DEAD);
+		loop_finish(w, c, C_DEAD);
 		return;
 	}
-	close_conn(w, c);
+	loop_close(w, c);
 	c->state = C_CLOSED;
 	c->ramped = false;
 	c->retry_at = w->now + RETRY_NS;
-	want_pump(w, c->retry_at);
+	loop_want_pump(w, c->retry_at);
 }
 
 /* Completions always show on the progress line, but count only inside the window. */
 static void completed(struct worker *w, const struct conn *c, uint64_t n, uint64_t fair_units)
 {
-	stat_add(&w->st->live_msgs, n);
+	loop_stat_add(&w->st->live_msgs, n);
 	if (!w->measuring)
 		return;
-	stat_add(&w->st->msgs, n);
+	loop_stat_add(&w->st->msgs, n);
 	w->sh->conn_count[c->idx] += fair_units;
 }
 
@@ -215,7 +201,7 @@ static bool do_write(struct worker *w, struct conn *c)
 		c->send_off += (uint64_t)r;
 		c->last_progress = w->now;
 		if (counting_bytes(w))
-			stat_add(&w->st->tx_bytes, (uint64_t)r);
+			loop_stat_add(&w->st->tx_bytes, (uint64_t)r);
 		if (w->a->mode == MODE_SEND)
 			leave_ramp(w, c, true); /* a sink's taking bytes is its only answer */
 		if (w->a->mode == MODE_SEND)
@@ -235,16 +221,12 @@ static bool do_write(struct worker *w, struct conn *c)
 	return true;
 }
 
-static void on_connected(struct worker *w, struct conn *c)
+/* The mode's first move on a connection just opened (or, after the open phase, parked). */
+void loop_start_traffic(struct worker *w, struct conn *c)
 {
 	const struct bench_args *a = w->a;
 
-	c->state = C_OPEN;
 	c->last_progress = w->now;
-	if (w->stopping && a->mode != MODE_IDLE) {
-		finish(w, c, C_DONE);
-		return;
-	}
 	switch (a->mode) {
 	case MODE_PINGPONG:
 		for (unsigned i = 0; i < a->depth; i++)
@@ -268,6 +250,22 @@ static void on_connected(struct worker *w, struct conn *c)
 	do_write(w, c);
 }
 
+static void on_connected(struct worker *w, struct conn *c)
+{
+	c->state = C_OPEN;
+	c->last_progress = w->now;
+	count_open(w, 1);
+	if (w->stopping && w->a->mode != MODE_IDLE) {
+		loop_finish(w, c, C_DONE);
+		return;
+	}
+	if (w->opening) {
+		open_parked(w, c);
+		return;
+	}
+	loop_start_traffic(w, c);
+}
+
 static void start_connect(struct worker *w, struct conn *c)
 {
 	int fd = -1, inprog, rc;
@@ -277,14 +275,17 @@ static void start_connect(struct worker *w, struct conn *c)
 	c->send_off = c->recv_off = c->limit = c->done_msgs = 0;
 	c->phase = IDLE_FIRST;
 	c->started = c->last_progress = w->now;
-	if (!c->ramped) {
+	if (!c->ramped && !w->opening) {
 		c->in_ramp = true;
 		w->ramping++;
 	}
 	rc = net_connect((const struct sockaddr *)&w->plan->addr, w->plan->addrlen, &fd, &inprog);
 	if (rc < 0) {
 		c->state = C_CLOSED;
-		fail_conn(w, c, ERR_CONNECT);
+		if (w->opening)
+			open_retry(w, c, -rc);
+		else
+			fail_conn(w, c, ERR_CONNECT);
 		return;
 	}
 	c->fd = fd;
@@ -292,7 +293,7 @@ static void start_connect(struct worker *w, struct conn *c)
 	if (inprog) {
 		c->state = C_CONNECTING;
 		w->connecting++;
-		set_events(w, c, EPOLLOUT);
+		loop_set_events(w, c, EPOLLOUT);
 		return;
 	}
 	on_connected(w, c);
@@ -300,7 +301,13 @@ static void start_connect(struct worker *w, struct conn *c)
 
 static void finish_connect(struct worker *w, struct conn *c)
 {
-	if (net_socket_error(c->fd) != 0) {
+	int err = net_socket_error(c->fd);
+
+	if (err != 0 && w->opening) {
+		open_retry(w, c, err);
+		return;
+	}
+	if (err != 0) {
 		fail_conn(w, c, ERR_CONNECT);
 		return;
 	}
@@ -325,7 +332,7 @@ static bool pingpong_data(struct worker *w, struct conn *c)
 		}
 	}
 	if (w->stopping && !outstanding(w, c)) {
-		finish(w, c, C_DONE);
+		loop_finish(w, c, C_DONE);
 		return false;
 	}
 	return do_write(w, c);
@@ -339,7 +346,7 @@ static bool stream_data(struct worker *w, struct conn *c, uint64_t before)
 		return do_write(w, c);
 	}
 	if (!outstanding(w, c)) {
-		finish(w, c, C_DONE);
+		loop_finish(w, c, C_DONE);
 		return false;
 	}
 	return true;
@@ -357,15 +364,15 @@ static bool idle_data(struct worker *w, struct conn *c)
 {
 	if (c->recv_off < c->limit)
 		return true;
-	stat_add(&w->st->live_msgs, 1);
-	stat_add(&w->st->msgs, 1);
+	loop_stat_add(&w->st->live_msgs, 1);
+	loop_stat_add(&w->st->msgs, 1);
 	if (c->phase == IDLE_FIRST) {
-		stat_add(&w->st->held, 1);
+		loop_stat_add(&w->st->held, 1);
 		c->phase = IDLE_HOLD;
 		return w->stopping ? start_final(w, c) : true;
 	}
-	stat_add(&w->st->verified, 1);
-	finish(w, c, C_DONE);
+	loop_stat_add(&w->st->verified, 1);
+	loop_finish(w, c, C_DONE);
 	return false;
 }
 
@@ -375,9 +382,9 @@ static void took_bytes(struct worker *w, struct conn *c, size_t n)
 	c->recv_off += n;
 	c->last_progress = w->now;
 	leave_ramp(w, c, true);
-	stat_add(&w->st->live_rx, n);
+	loop_stat_add(&w->st->live_rx, n);
 	if (counting_bytes(w))
-		stat_add(&w->st->rx_bytes, n);
+		loop_stat_add(&w->st->rx_bytes, n);
 }
 
 /* recv: every byte must be the chargen stream's next one. */
@@ -392,7 +399,7 @@ static bool recv_data(struct worker *w, struct conn *c, size_t n)
 	took_bytes(w, c, n);
 	completed(w, c, c->recv_off / w->a->size - before / w->a->size, n);
 	if (w->stopping) {
-		finish(w, c, C_DONE);
+		loop_finish(w, c, C_DONE);
 		return false;
 	}
 	return true;
@@ -428,15 +435,15 @@ static void churn_cycle_done(struct worker *w, struct conn *c)
 	if (w->measuring)
 		hist_record(&w->st->lat, w->now - c->started);
 	completed(w, c, 1, 1);
-	close_conn(w, c);
+	loop_close(w, c);
 	if (w->stopping) {
-		finish(w, c, C_DONE);
+		loop_finish(w, c, C_DONE);
 	} else if (w->connecting < MAX_CONNECTING) {
 		start_connect(w, c);
 	} else {
 		c->state = C_CLOSED;
 		c->retry_at = 0;
-		want_pump(w, 0);
+		loop_want_pump(w, 0);
 	}
 }
 
@@ -487,6 +494,13 @@ static void on_event(struct worker *w, const struct epoll_event *ev)
 		finish_connect(w, c);
 		return;
 	}
+	/* A parked connection listens for nothing but its end: the server closed it. */
+	if (w->opening) {
+		int err = net_socket_error(c->fd);
+
+		open_retry(w, c, err ? err : ECONNRESET);
+		return;
+	}
 	if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 		if (!do_read(w, c))
 			return;
@@ -515,6 +529,13 @@ static void check_conn(struct worker *w, struct conn *c)
 	}
 }
 
+static bool may_connect(const struct worker *w, const struct conn *c)
+{
+	if (w->opening)
+		return w->connecting < w->open_cap;
+	return w->connecting < MAX_CONNECTING && (c->ramped || w->ramping < MAX_RAMPING);
+}
+
 /* Starts the slots that may connect now, resuming where the last scan stopped. */
 static void pump_connects(struct worker *w)
 {
@@ -525,11 +546,10 @@ static void pump_connects(struct worker *w)
 		struct conn *c = &w->conns[w->cursor];
 
 		if (c->state == C_CLOSED && c->retry_at > w->now) {
-			want_pump(w, c->retry_at);
+			loop_want_pump(w, c->retry_at);
 		} else if (c->state == C_CLOSED) {
-			if (w->connecting >= MAX_CONNECTING ||
-			    (!c->ramped && w->ramping >= MAX_RAMPING)) {
-				want_pump(w, 0);
+			if (!may_connect(w, c)) {
+				loop_want_pump(w, 0);
 				return;
 			}
 			start_connect(w, c);
@@ -583,7 +603,9 @@ static void idle_check_open(struct worker *w)
 
 static void housekeeping(struct worker *w)
 {
-	for (unsigned long i = 0; i < w->n; i++)
+	if (w->opening)
+		open_housekeeping(w);
+	for (unsigned long i = 0; i < w->n && !w->opening; i++)
 		check_conn(w, &w->conns[i]);
 	if (w->a->mode == MODE_IDLE && !w->holding && !w->stopping)
 		idle_check_open(w);
@@ -599,21 +621,36 @@ static void stop_conn(struct worker *w, struct conn *c)
 		if (mode == MODE_IDLE)
 			fail_conn(w, c, ERR_CONNECT);
 		else
-			finish(w, c, C_DONE);
+			loop_finish(w, c, C_DONE);
 	} else if (c->state == C_CONNECTING) {
 		if (mode != MODE_IDLE)
-			finish(w, c, C_DONE);
+			loop_finish(w, c, C_DONE);
 	} else if (c->state == C_OPEN || c->state == C_SHUT) {
 		if (mode == MODE_STREAM)
 			c->limit = c->send_off;
 		if (mode == MODE_SEND || mode == MODE_RECV)
-			finish(w, c, C_DONE); /* nothing comes back to wait for */
+			loop_finish(w, c, C_DONE); /* nothing comes back to wait for */
 		else if (mode == MODE_IDLE && c->phase == IDLE_HOLD)
 			start_final(w, c);
 		else if ((mode == MODE_PINGPONG || mode == MODE_STREAM) && !outstanding(w, c))
-			finish(w, c, C_DONE);
+			loop_finish(w, c, C_DONE);
 		else if (mode == MODE_STREAM)
 			update_events(w, c);
+	}
+}
+
+/* The window begins: the connections open now are the ones it may judge for fairness. */
+static void begin_window(struct worker *w)
+{
+	uint64_t open = atomic_load_explicit(&w->st->open_now, memory_order_relaxed);
+
+	w->measuring = true;
+	w->st->win_min = w->st->win_max = open;
+	w->st->win_seen = true;
+	for (unsigned long i = 0; i < w->n; i++) {
+		struct conn *c = &w->conns[i];
+
+		c->whole = c->state == C_OPEN || c->state == C_SHUT;
 	}
 }
 
@@ -625,6 +662,12 @@ static void begin_stop(struct worker *w)
 	w->measuring = false;
 	w->st->measure_end_ns = w->now < t_stop ? w->now : t_stop;
 	w->drain_end = w->now + w->a->timeout_ns + DRAIN_GRACE_NS;
+	for (unsigned long i = 0; i < w->n; i++)
+		w->sh->conn_whole[w->conns[i].idx] = w->conns[i].whole;
+	if (w->opening) {
+		open_abort(w);
+		return;
+	}
 	for (unsigned long i = 0; i < w->n; i++)
 		stop_conn(w, &w->conns[i]);
 }
@@ -638,7 +681,7 @@ static void update_phase(struct worker *w)
 		return;
 	}
 	if (!w->measuring && w->now >= w->t_measure)
-		w->measuring = true;
+		begin_window(w);
 }
 
 static int wait_ms(const struct worker *w)
@@ -652,6 +695,8 @@ static int wait_ms(const struct worker *w)
 	/* A pump time already past means the caps are full: the next event frees them. */
 	if (!w->stopping && w->next_pump > w->now && w->next_pump < next)
 		next = w->next_pump;
+	if (w->opening && w->parked == w->n && w->now + GO_POLL_NS < next)
+		next = w->now + GO_POLL_NS;
 	if (next <= w->now)
 		return 0;
 	return (int)((next - w->now + 999999) / 1000000);
@@ -665,8 +710,9 @@ static void abandon_rest(struct worker *w)
 
 		if (c->state == C_DONE || c->state == C_DEAD)
 			continue;
-		stat_add(&w->st->errors[c->state == C_CONNECTING ? ERR_CONNECT : ERR_TIMEOUT], 1);
-		finish(w, c, C_DEAD);
+		loop_stat_add(&w->st->errors[c->state == C_CONNECTING ? ERR_CONNECT : ERR_TIMEOUT],
+			      1);
+		loop_finish(w, c, C_DEAD);
 	}
 }
 
@@ -694,8 +740,9 @@ static int worker_setup(struct worker *w, const struct worker_spec *spec)
 	w->sh = spec->shared;
 	w->n = spec->count;
 	w->live = spec->count;
-	w->t_measure = a->mode == MODE_IDLE ? UINT64_MAX : spec->plan->t_measure;
-	w->t_stop = a->mode == MODE_IDLE ? UINT64_MAX : spec->plan->t_stop;
+	w->t_measure = UINT64_MAX;
+	w->t_stop = UINT64_MAX;
+	open_init(w);
 	w->ep = epoll_create1(EPOLL_CLOEXEC);
 	w->conns = calloc(w->n ? w->n : 1, sizeof(*w->conns));
 	w->tx = malloc(IO_BUF);
@@ -717,7 +764,7 @@ static int worker_setup(struct worker *w, const struct worker_spec *spec)
 static void worker_teardown(struct worker *w)
 {
 	for (unsigned long i = 0; w->conns && i < w->n; i++)
-		close_conn(w, &w->conns[i]);
+		loop_close(w, &w->conns[i]);
 	if (w->ep >= 0)
 		close(w->ep);
 	free(w->conns);
@@ -732,6 +779,8 @@ static void worker_loop(struct worker *w)
 
 	for (;;) {
 		w->now = now_ns();
+		if (w->opening)
+			open_check_go(w);
 		update_phase(w);
 		if (w->now >= w->next_hk)
 			housekeeping(w);
@@ -743,6 +792,7 @@ static void worker_loop(struct worker *w)
 			on_event(w, &evs[i]);
 	}
 	abandon_rest(w);
+	w->st->loop_end_ns = now_ns();
 }
 
 int worker_run(const struct worker_spec *spec)

@@ -16,28 +16,57 @@ static uint64_t moved(const struct bench_args *a, const struct bench_result *r)
 	return a->mode == MODE_SEND ? r->tx : r->rx;
 }
 
-static int cmp_u64(const void *x, const void *y)
+/*
+ * Idle mode holds connections rather than loading them, so it has no fairness figure.
+ * Fairness is judged over the connections open for the whole window: one that opened
+ * late or broke could not have had its share. Churn's connections never last a
+ * window: its figure is over the slots, each a loop of connections.
+ */
+static void collect_fairness(struct bench_result *r, const struct bench_args *a,
+			     const struct run_shared *sh)
 {
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	const unsigned char *whole = a->mode == MODE_CHURN ? NULL : sh->conn_whole;
 
-	return a < b ? -1 : a > b;
+	for (unsigned long i = 0; i < a->conns; i++)
+		r->whole += sh->conn_whole[i];
+	r->fair =
+	    a->mode != MODE_IDLE && fair_compute(sh->conn_count, whole, a->conns, &r->fr) == 0;
 }
 
-/* Idle mode holds connections rather than loading them, so it has no fairness figure. */
-static void collect_fairness(struct bench_result *r, const struct bench_args *a,
-			     const uint64_t *counts)
+/* The threads' marks over the window, and what the opening got to. */
+static void collect_open(struct bench_result *r, const struct run_plan *plan,
+			 const struct run_shared *sh, uint64_t end)
 {
-	uint64_t *sorted = malloc(a->conns * sizeof(*sorted));
+	const struct bench_args *a = plan->args;
+	uint64_t go = atomic_load(&sh->go);
 
-	r->fair = a->mode != MODE_IDLE && sorted != NULL;
-	if (r->fair) {
-		memcpy(sorted, counts, a->conns * sizeof(*sorted));
-		qsort(sorted, a->conns, sizeof(*sorted), cmp_u64);
-		r->fair_min = sorted[0];
-		r->fair_median = sorted[(a->conns - 1) / 2];
-		r->fair_max = sorted[a->conns - 1];
+	for (unsigned i = 0; i < sh->nstats; i++) {
+		const struct thread_stats *s = &sh->stats[i];
+		int e = atomic_load(&s->open_errno);
+
+		r->retries += atomic_load(&s->retries);
+		r->open_errno = e ? e : r->open_errno;
+		r->win_min += s->win_seen ? s->win_min : 0;
+		r->win_max += s->win_seen ? s->win_max : 0;
 	}
-	free(sorted);
+	if (a->mode == MODE_IDLE) {
+		uint64_t hold = atomic_load(&sh->hold_start);
+
+		r->open_ok = hold != 0;
+		r->opened = r->held;
+		r->open_s = hold ? (double)(hold - plan->t_start) / 1e9 : 0.0;
+		return;
+	}
+	r->open_ok = go != 0 && go != GO_FAILED;
+	r->opened = r->open_ok ? a->conns : atomic_load(&sh->opened);
+	if (r->open_ok)
+		r->open_s = (double)(go - plan->t_start) / 1e9;
+	else
+		r->open_s =
+		    (double)((go == GO_FAILED ? plan->t_open_deadline : end) - plan->t_start) / 1e9;
+	/* The connections that never opened are connect errors: nothing was measured. */
+	if (!r->open_ok)
+		r->errors[ERR_CONNECT] += a->conns - r->opened;
 }
 
 static void add_stats(struct bench_result *r, const struct thread_stats *s)
@@ -55,7 +84,7 @@ static void add_stats(struct bench_result *r, const struct thread_stats *s)
 void result_collect(struct bench_result *r, const struct run_plan *plan,
 		    const struct run_shared *sh, unsigned nprocs)
 {
-	uint64_t start = plan->t_measure, end = 0;
+	uint64_t start = run_window_start(plan, sh), end = 0, loop_end = 0;
 
 	memset(r, 0, sizeof(*r));
 	hist_init(&r->lat);
@@ -64,16 +93,16 @@ void result_collect(struct bench_result *r, const struct run_plan *plan,
 		add_stats(r, &sh->stats[i]);
 		if (sh->stats[i].measure_end_ns > end)
 			end = sh->stats[i].measure_end_ns;
+		if (sh->stats[i].loop_end_ns > loop_end)
+			loop_end = sh->stats[i].loop_end_ns;
 	}
+	collect_open(r, plan, sh, end ? end : now_ns());
 	for (int k = 0; k < ERR_KINDS; k++)
 		r->err_total += r->errors[k];
-	if (plan->args->mode == MODE_IDLE) {
-		start = atomic_load(&sh->hold_start);
-		r->open_s = start ? (double)(start - plan->t_start) / 1e9 : 0.0;
-	}
 	/* Zero when interrupted before the window opened. */
 	r->elapsed_s = start && end > start ? (double)(end - start) / 1e9 : 0.0;
-	collect_fairness(r, plan->args, sh->conn_count);
+	r->drain_s = r->elapsed_s > 0 && loop_end > end ? (double)(loop_end - end) / 1e9 : 0.0;
+	collect_fairness(r, plan->args, sh);
 	net_format_addr((const struct sockaddr *)&plan->addr, r->address, sizeof(r->address));
 }
 
@@ -154,13 +183,34 @@ static void text_latency(FILE *f, const struct bench_args *a, const struct hist 
 
 static void text_fairness(FILE *f, const struct bench_args *a, const struct bench_result *r)
 {
+	double ratio;
+
+	if (r->fr.conns == 0) {
+		fprintf(f, "  Fairness (%s/conn): no connection was open for the whole window\n",
+			fair_units[a->mode]);
+		return;
+	}
 	fprintf(f, "  Fairness (%s/conn): min %llu, median %llu, max %llu, max/min ",
-		fair_units[a->mode], (unsigned long long)r->fair_min,
-		(unsigned long long)r->fair_median, (unsigned long long)r->fair_max);
-	if (r->fair_min > 0)
-		fprintf(f, "%.2f\n", (double)r->fair_max / (double)r->fair_min);
+		fair_units[a->mode], (unsigned long long)r->fr.min,
+		(unsigned long long)r->fr.median, (unsigned long long)r->fr.max);
+	if (fair_ratio(&r->fr, &ratio))
+		fprintf(f, "%.2f", ratio);
 	else
-		fprintf(f, "inf\n");
+		fprintf(f, "inf");
+	fprintf(f, ", unserved %llu (over the %llu %s)\n", (unsigned long long)r->fr.unserved,
+		(unsigned long long)r->fr.conns,
+		a->mode == MODE_CHURN ? "slots" : "connections open for the whole window");
+}
+
+static void text_open(FILE *f, const struct bench_args *a, const struct bench_result *r)
+{
+	fprintf(f, "  Connections: %llu of %lu open after %.2fs, %llu retries",
+		(unsigned long long)r->opened, a->conns, r->open_s, (unsigned long long)r->retries);
+	if (r->open_ok)
+		fprintf(f, "; open in the window: min %llu, max %llu\n",
+			(unsigned long long)r->win_min, (unsigned long long)r->win_max);
+	else
+		fprintf(f, "; not all, so nothing was measured\n");
 }
 
 static void text_errors(FILE *f, const struct bench_result *r)
@@ -176,6 +226,11 @@ void report_text(FILE *f, const struct bench_args *a, const struct bench_result 
 {
 	char b1[32], b2[32];
 
+	text_open(f, a, r);
+	if (!r->open_ok && a->mode != MODE_IDLE) {
+		text_errors(f, r);
+		return;
+	}
 	if (has_latency(a))
 		text_latency(f, a, &r->lat);
 	if (a->mode == MODE_IDLE)
@@ -229,13 +284,27 @@ static void json_latency(FILE *f, const struct hist *h)
 
 static void json_fairness(FILE *f, const struct bench_args *a, const struct bench_result *r)
 {
+	double ratio;
+
 	fprintf(f, "\"fairness\":{\"unit\":\"%s\",\"min\":%llu,\"median\":%llu,\"max\":%llu,",
-		fair_units[a->mode], (unsigned long long)r->fair_min,
-		(unsigned long long)r->fair_median, (unsigned long long)r->fair_max);
-	if (r->fair_min > 0)
-		fprintf(f, "\"max_min_ratio\":%.4f}", (double)r->fair_max / (double)r->fair_min);
+		fair_units[a->mode], (unsigned long long)r->fr.min,
+		(unsigned long long)r->fr.median, (unsigned long long)r->fr.max);
+	if (fair_ratio(&r->fr, &ratio))
+		fprintf(f, "\"max_min_ratio\":%.4f", ratio);
 	else
-		fprintf(f, "\"max_min_ratio\":null}");
+		fprintf(f, "\"max_min_ratio\":null");
+	fprintf(f, ",\"connections\":%llu,\"unserved\":%llu}", (unsigned long long)r->fr.conns,
+		(unsigned long long)r->fr.unserved);
+}
+
+static void json_open(FILE *f, const struct bench_args *a, const struct bench_result *r)
+{
+	fprintf(f, "\"open\":{\"requested\":%lu,\"opened\":%llu,\"complete\":%s", a->conns,
+		(unsigned long long)r->opened, r->open_ok ? "true" : "false");
+	fprintf(f, ",\"open_s\":%.3f,\"retries\":%llu,\"window_min\":%llu,\"window_max\":%llu",
+		r->open_s, (unsigned long long)r->retries, (unsigned long long)r->win_min,
+		(unsigned long long)r->win_max);
+	fprintf(f, ",\"whole_window\":%llu}", (unsigned long long)r->whole);
 }
 
 static void json_errors(FILE *f, const struct bench_result *r)
@@ -263,13 +332,16 @@ static void json_config(FILE *f, const struct bench_args *a, const struct bench_
 void report_json(FILE *f, const struct bench_args *a, const struct bench_result *r)
 {
 	json_config(f, a, r);
-	fprintf(f, ",\"elapsed_s\":%.3f,\"request_unit\":\"%s\",\"requests\":%llu", r->elapsed_s,
-		request_units[a->mode], (unsigned long long)r->msgs);
+	fprintf(f, ",\"elapsed_s\":%.3f,\"drain_s\":%.3f", r->elapsed_s, r->drain_s);
+	fprintf(f, ",\"request_unit\":\"%s\",\"requests\":%llu", request_units[a->mode],
+		(unsigned long long)r->msgs);
 	fprintf(f, ",\"requests_per_sec\":%.2f,\"bytes_sent\":%llu,\"bytes_received\":%llu",
 		per_sec(r->msgs, r->elapsed_s), (unsigned long long)r->tx,
 		(unsigned long long)r->rx);
 	fprintf(f, ",\"transfer_mb_per_sec\":%.3f,", per_sec(moved(a, r), r->elapsed_s) / 1e6);
 	json_errors(f, r);
+	fprintf(f, ",");
+	json_open(f, a, r);
 	fprintf(f, ",");
 	if (has_latency(a))
 		json_latency(f, &r->lat);

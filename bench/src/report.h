@@ -2,6 +2,7 @@
 #ifndef ECHO_BENCH_REPORT_H
 #define ECHO_BENCH_REPORT_H
 
+#include "fair.h"
 #include "run.h"
 
 #include <stdio.h>
@@ -11,10 +12,18 @@ struct bench_result {
 	uint64_t errors[ERR_KINDS];
 	uint64_t err_total;
 	double elapsed_s; /* the measured window actually run (idle: the hold) */
-	double open_s;	  /* idle: from start until every connection was open */
+	double drain_s;	  /* from its end until the last thread's drain was over */
+	double open_s;	  /* from start until every connection was open (or the opening ended) */
+	bool open_ok;	  /* every connection opened, so a window was run */
+	uint64_t opened;  /* connections open when the opening ended (idle: held) */
+	uint64_t retries; /* connect attempts retried while opening */
+	int open_errno;	  /* why the latest retried attempt failed; 0 if none did */
+	/* Connections open in the window: the fewest and the most (summed over the threads'
+	 * own marks, so bounds: exact while none closes), and those open all through it. */
+	uint64_t win_min, win_max, whole;
 	unsigned nprocs;
 	bool fair; /* per-connection figures exist for this mode */
-	uint64_t fair_min, fair_median, fair_max;
+	struct fair_result fr;
 	char address[80]; /* the address that answered, e.g. [::1]:7 */
 	struct hist lat;
 };

@@ -45,7 +45,8 @@ struct run_shared *run_shared_alloc(unsigned nstats, unsigned long conns)
 {
 	size_t head = align64(sizeof(struct run_shared));
 	size_t stats = align64(nstats * sizeof(struct thread_stats));
-	size_t len = head + stats + conns * sizeof(uint64_t);
+	size_t counts = conns * sizeof(uint64_t);
+	size_t len = head + stats + counts + conns;
 	char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct run_shared *sh;
 
@@ -56,6 +57,7 @@ struct run_shared *run_shared_alloc(unsigned nstats, unsigned long conns)
 	sh->nstats = nstats;
 	sh->stats = (struct thread_stats *)(base + head);
 	sh->conn_count = (uint64_t *)(base + head + stats);
+	sh->conn_whole = (unsigned char *)(base + head + stats + counts);
 	for (unsigned i = 0; i < nstats; i++)
 		hist_init(&sh->stats[i].lat);
 	return sh;
@@ -150,13 +152,23 @@ static bool all_done(const struct run_shared *sh)
 	return true;
 }
 
+uint64_t run_window_start(const struct run_plan *plan, const struct run_shared *sh)
+{
+	uint64_t go;
+
+	if (plan->args->mode == MODE_IDLE)
+		return atomic_load(&sh->hold_start);
+	go = atomic_load(&sh->go);
+	return go == 0 || go == GO_FAILED ? 0 : go + plan->args->warmup_ns;
+}
+
 struct totals {
-	uint64_t msgs, rx, errors, held;
+	uint64_t msgs, rx, errors, held, open, retries;
 };
 
 static struct totals sum_live(const struct run_shared *sh)
 {
-	struct totals t = {0, 0, 0, 0};
+	struct totals t = {0, 0, 0, 0, 0, 0};
 
 	for (unsigned i = 0; i < sh->nstats; i++) {
 		const struct thread_stats *s = &sh->stats[i];
@@ -164,6 +176,8 @@ static struct totals sum_live(const struct run_shared *sh)
 		t.msgs += atomic_load_explicit(&s->live_msgs, memory_order_relaxed);
 		t.rx += atomic_load_explicit(&s->live_rx, memory_order_relaxed);
 		t.held += atomic_load_explicit(&s->held, memory_order_relaxed);
+		t.open += atomic_load_explicit(&s->open_now, memory_order_relaxed);
+		t.retries += atomic_load_explicit(&s->retries, memory_order_relaxed);
 		for (int k = 0; k < ERR_KINDS; k++)
 			t.errors += atomic_load_explicit(&s->errors[k], memory_order_relaxed);
 	}
@@ -173,15 +187,15 @@ static struct totals sum_live(const struct run_shared *sh)
 static const char *phase_label(const struct run_plan *plan, const struct run_shared *sh,
 			       uint64_t now)
 {
-	uint64_t hold_start = atomic_load(&sh->hold_start);
+	uint64_t start = run_window_start(plan, sh);
 
-	if (plan->args->mode == MODE_IDLE && hold_start == 0)
+	if (start == 0)
 		return " (opening)";
 	if (plan->args->mode == MODE_IDLE)
-		return now < hold_start + plan->args->duration_ns ? " (holding)" : " (verifying)";
-	if (now < plan->t_measure)
+		return now < start + plan->args->duration_ns ? " (holding)" : " (verifying)";
+	if (now < start)
 		return " (warmup)";
-	return now < plan->t_stop ? "" : " (draining)";
+	return now < start + plan->args->duration_ns ? "" : " (draining)";
 }
 
 /* One line a second, with rates over that second, labelled by the phase it was mostly in. */
@@ -194,10 +208,15 @@ static void print_progress(const struct run_plan *plan, const struct run_shared 
 	if (plan->args->mode == MODE_IDLE)
 		printf("  %6.1fs  held %llu/%lu  errors %llu%s\n", secs, (unsigned long long)t.held,
 		       plan->args->conns, (unsigned long long)t.errors, phase_label(plan, sh, now));
+	else if (atomic_load(&sh->go) == 0)
+		printf("  %6.1fs  open %llu/%lu  retries %llu%s\n", secs,
+		       (unsigned long long)t.open, plan->args->conns, (unsigned long long)t.retries,
+		       phase_label(plan, sh, now));
 	else
-		printf("  %6.1fs  %12.1f req/s  %10.2f MB/s  errors %llu%s\n", secs,
+		printf("  %6.1fs  %12.1f req/s  %10.2f MB/s  open %llu  errors %llu%s\n", secs,
 		       (double)(t.msgs - prev->msgs), (double)(t.rx - prev->rx) / 1e6,
-		       (unsigned long long)t.errors, phase_label(plan, sh, now - NS_PER_S / 2));
+		       (unsigned long long)t.open, (unsigned long long)t.errors,
+		       phase_label(plan, sh, now - NS_PER_S / 2));
 	fflush(stdout);
 	*prev = t;
 }
@@ -235,7 +254,7 @@ static int watch(const struct run_plan *plan, struct run_shared *sh, bool progre
 {
 	uint64_t deadline = plan->t_stop + plan->args->timeout_ns + DRAIN_GRACE_NS + HARD_SLACK_NS;
 	uint64_t tick = plan->t_start + NS_PER_S;
-	struct totals prev = {0, 0, 0, 0};
+	struct totals prev = {0, 0, 0, 0, 0, 0};
 	int failed = 0;
 
 	for (;;) {

@@ -29,25 +29,47 @@ struct thread_stats {
 	_Atomic uint64_t held;	      /* idle: connections whose first echo verified */
 	_Atomic uint64_t verified;    /* idle: connections whose final echo verified */
 	_Atomic uint64_t open_failed; /* idle: slots that failed before their first echo */
+	_Atomic uint64_t open_now;    /* connections open (connected, not yet closed) now */
+	_Atomic uint64_t retries; /* open phase: connect attempts that failed and were retried */
+	_Atomic int open_errno;	  /* open phase: why the latest attempt failed */
 	_Atomic int done;
 	_Atomic int fatal;
 	uint64_t measure_end_ns; /* t_stop, or earlier after SIGINT */
-	struct hist lat;	 /* nanoseconds */
+	uint64_t loop_end_ns;	 /* the drain is over: every echo back, or given up */
+	/* This thread's open_now over its measured window; win_seen once the window began. */
+	uint64_t win_min, win_max;
+	bool win_seen;
+	struct hist lat; /* nanoseconds */
 };
 
+/*
+ * Every mode opens all its connections before any measured time starts. Idle does it
+ * its own way (each connection's first echo, then the hold); the loaded modes in an
+ * open phase: connects bounded in number, failures retried with a backoff, and no
+ * byte sent until every connection of every thread is open. The window then runs
+ * from run_shared.go, so its times are known only once the opening is over.
+ */
 struct run_plan {
 	const struct bench_args *args;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	uint64_t t_start;	  /* CLOCK_MONOTONIC ns; shared by forked children */
-	uint64_t t_measure;	  /* end of warmup */
-	uint64_t t_stop;	  /* end of the measured window; for idle, the latest it can be */
-	uint64_t t_open_deadline; /* idle: slots not open by then count as failed */
+	uint64_t t_open_deadline; /* connections not open by then: the run fails (idle: the slot) */
+	uint64_t t_stop;	  /* the latest the measured window can end */
 	uint64_t stream_window;
 };
 
+/* run_shared.go once the open phase gave up: not every connection opened in time. */
+#define GO_FAILED UINT64_MAX
+
 struct run_shared {
 	_Atomic int interrupted;
+	/*
+	 * Loaded modes: 0 while connections open, then the time the last one opened
+	 * (warmup, then the window, start there), or GO_FAILED. Set once, by a CAS.
+	 */
+	_Atomic uint64_t go;
+	_Atomic uint64_t opened; /* loaded modes: connections open and waiting for go */
 	/*
 	 * Idle: set once every slot in every process is open (or failed), or at the open
 	 * deadline; the hold is measured from here so that all connections overlap.
@@ -56,7 +78,8 @@ struct run_shared {
 	size_t len;
 	unsigned nstats;
 	struct thread_stats *stats;
-	uint64_t *conn_count; /* per connection slot: msgs, bytes (stream) or cycles */
+	uint64_t *conn_count;	   /* per connection slot: msgs, bytes (stream) or cycles */
+	unsigned char *conn_whole; /* per slot: its connection was open for the whole window */
 };
 
 struct worker_spec {
@@ -72,6 +95,9 @@ struct worker_spec {
 int worker_run(const struct worker_spec *w);
 
 uint64_t now_ns(void);
+
+/* When the measured window starts: go (or the hold's start) plus warmup; 0 if not yet. */
+uint64_t run_window_start(const struct run_plan *plan, const struct run_shared *sh);
 
 /* Grace after the drain timeout before a worker gives up on stragglers. */
 #define DRAIN_GRACE_NS (250ULL * 1000000ULL)

@@ -45,6 +45,16 @@ TEST(Cli, BadOptionsExit64NamingTheOption)
 	}
 }
 
+// More connections than the descriptor limit allows: a usage error naming -c and the limit.
+TEST(Cli, ConnectionsBeyondTheDescriptorLimitExit64)
+{
+	ebtest::BenchRun r = run_bench({"-c", "500", "127.0.0.1:1"}, 20, 100, 100);
+	EXPECT_EQ(r.status, 64) << r.err;
+	EXPECT_NE(r.err.find("-c"), std::string::npos) << r.err;
+	EXPECT_NE(r.err.find("descriptor limit 100"), std::string::npos) << r.err;
+	EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
 TEST(Cli, HelpPrintsUsageAndExitsZero)
 {
 	ebtest::BenchRun r = run_bench({"--help"});

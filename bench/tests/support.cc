@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -21,7 +22,7 @@ namespace ebtest
 namespace
 {
 
-int listen_on_loopback(bool ipv6, int *port)
+int listen_on_loopback(bool ipv6, int backlog, int *port)
 {
 	int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
@@ -42,7 +43,7 @@ int listen_on_loopback(bool ipv6, int *port)
 		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		len = sizeof(*s4);
 	}
-	if (bind(fd, reinterpret_cast<sockaddr *>(&ss), len) < 0 || listen(fd, 1024) < 0 ||
+	if (bind(fd, reinterpret_cast<sockaddr *>(&ss), len) < 0 || listen(fd, backlog) < 0 ||
 	    getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len) < 0) {
 		close(fd);
 		return -1;
@@ -70,7 +71,8 @@ bool send_all(int fd, const char *p, size_t n)
 
 TestServer::TestServer(Behavior b, bool ipv6) : behavior_(b), ipv6_(ipv6)
 {
-	lfd_ = listen_on_loopback(ipv6, &port_);
+	bool slow = b == Behavior::SlowAccept || b == Behavior::CloseAtOnce;
+	lfd_ = listen_on_loopback(ipv6, slow ? 4 : 1024, &port_);
 	if (lfd_ >= 0)
 		thread_ = std::thread([this] { run(); });
 }
@@ -94,10 +96,15 @@ void TestServer::accept_one(std::vector<Client> &clients)
 	int fd = accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	if (behavior_ == Behavior::CloseAtOnce) {
+		close(fd);
+		return;
+	}
 	// Blocking sends, but never forever: a test must not hang on a stuck client.
 	timeval tv{2, 0};
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	clients.push_back(Client{fd, 0, false});
+	bool silent = behavior_ == Behavior::EchoHalf && accepted_++ % 2 == 1;
+	clients.push_back(Client{fd, 0, false, silent});
 }
 
 // Chargen: the next stretch of the pattern, as much as the socket takes now.
@@ -126,8 +133,12 @@ bool TestServer::serve(Client &c)
 	if (n == 0)
 		return false;
 	size_t len = static_cast<size_t>(n);
+	if (c.silent)
+		return true;
 	switch (behavior_) {
 	case Behavior::Echo:
+	case Behavior::SlowAccept:
+	case Behavior::EchoHalf:
 		return send_all(c.fd, buf, len);
 	case Behavior::Corrupt:
 		if (c.seen <= 5 && 5 < c.seen + len)
@@ -148,6 +159,7 @@ bool TestServer::serve(Client &c)
 	}
 	case Behavior::Silent:
 	case Behavior::Chargen:
+	case Behavior::CloseAtOnce:
 		return true;
 	}
 	return false;
@@ -166,6 +178,10 @@ void TestServer::run()
 			continue;
 		if (pfds[0].revents & POLLIN)
 			accept_one(clients);
+		if (behavior_ == Behavior::SlowAccept || behavior_ == Behavior::CloseAtOnce) {
+			timespec nap{0, 10 * 1000 * 1000};
+			nanosleep(&nap, nullptr);
+		}
 		for (size_t i = 1; i < pfds.size(); i++) {
 			Client &c = clients[i - 1];
 			if (pfds[i].revents != 0 && !serve(c)) {
@@ -218,7 +234,8 @@ int wait_bounded(pid_t pid, int timeout_s)
 
 } // namespace
 
-BenchRun run_bench(const std::vector<std::string> &args, int timeout_s)
+BenchRun run_bench(const std::vector<std::string> &args, int timeout_s, unsigned long fd_soft,
+		   unsigned long fd_hard)
 {
 	char out_path[] = "/tmp/echo-bench-test-out.XXXXXX";
 	char err_path[] = "/tmp/echo-bench-test-err.XXXXXX";
@@ -232,6 +249,9 @@ BenchRun run_bench(const std::vector<std::string> &args, int timeout_s)
 	argv.push_back(nullptr);
 	pid_t pid = fork();
 	if (pid == 0) {
+		rlimit rl{fd_soft, fd_hard};
+		if (fd_hard != 0 && setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			_exit(126);
 		dup2(out_fd, STDOUT_FILENO);
 		dup2(err_fd, STDERR_FILENO);
 		execv(argv[0], argv.data());

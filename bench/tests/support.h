@@ -14,12 +14,15 @@ namespace ebtest
 {
 
 enum class Behavior {
-	Echo,	   // a correct echo
-	Corrupt,   // flips stream byte 5 of every connection
-	DropClose, // echoes half of the first chunk, then FIN; keeps reading
-	Reset,	   // closes with SO_LINGER 0 (RST) once data arrives
-	Silent,	   // reads and discards: never answers (a discard server)
-	Chargen,   // sends RFC 864's pattern as fast as it is read; drops what comes in
+	Echo,	     // a correct echo
+	Corrupt,     // flips stream byte 5 of every connection
+	DropClose,   // echoes half of the first chunk, then FIN; keeps reading
+	Reset,	     // closes with SO_LINGER 0 (RST) once data arrives
+	Silent,	     // reads and discards: never answers (a discard server)
+	Chargen,     // sends RFC 864's pattern as fast as it is read; drops what comes in
+	CloseAtOnce, // as SlowAccept, but closes each connection at once (over its limit)
+	SlowAccept,  // a listen backlog of 4 and one accept() every 10 ms; echoes correctly
+	EchoHalf,    // echoes on every other connection it accepts; silent on the rest
 };
 
 // A single thread with a poll() loop on 127.0.0.1 (or ::1), ephemeral port.
@@ -46,6 +49,7 @@ class TestServer
 		int fd;
 		uint64_t seen;
 		bool shut;
+		bool silent;
 	};
 	void run();
 	void accept_one(std::vector<Client> &clients);
@@ -55,6 +59,7 @@ class TestServer
 	bool ipv6_;
 	int lfd_ = -1;
 	int port_ = 0;
+	unsigned long accepted_ = 0;
 	std::atomic<bool> stop_{false};
 	std::thread thread_;
 };
@@ -64,8 +69,10 @@ struct BenchRun {
 	std::string out, err;
 };
 
-// Runs the echo-bench binary with args, killing it after timeout_s.
-BenchRun run_bench(const std::vector<std::string> &args, int timeout_s = 20);
+// Runs the echo-bench binary with args, killing it after timeout_s. A non-zero
+// fd_soft/fd_hard sets its RLIMIT_NOFILE (soft, hard) first.
+BenchRun run_bench(const std::vector<std::string> &args, int timeout_s = 20,
+		   unsigned long fd_soft = 0, unsigned long fd_hard = 0);
 
 // Flattens a JSON document into "a.b.c" -> scalar text ("null", "12.5", unquoted strings).
 // Objects map to "{}". Returns false on a syntax error.
