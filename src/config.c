@@ -23,6 +23,7 @@ enum opt_type {
 	OPT_ACL,      /* repeatable CIDR rule of an access list; empty: the list emptied */
 	OPT_UINT,     /* unsigned integer within [min, max] */
 	OPT_BACKEND,  /* auto | epoll | io_uring */
+	OPT_OFFLOAD,  /* off | sockmap | auto */
 	OPT_TEXT,     /* free text, at most CONFIG_TEXT_MAX - 1 bytes */
 	OPT_ENDPOINT, /* [HOST]:PORT or PORT, kept as text; empty: off */
 	OPT_USER,     /* USER[:GROUP] that exists here, kept as text; empty: off */
@@ -91,6 +92,11 @@ static const struct option_def options[] = {
 	 "io_uring: provided buffers per worker (rounded up to a power of two)", 0, 0},
 	{"ring-buffer-size", 0, OPT_UINT, 64, 1 << 20, "8192", F(ring_buffer_size), "BYTES",
 	 "io_uring: size of each provided buffer", 0, 0},
+	{"offload", 0, OPT_OFFLOAD, 0, 0, "off", F(offload), "MODE",
+	 "off | sockmap | auto: echo TCP echo listeners in the kernel (eBPF sockmap, epoll "
+	 "backend); auto falls back to user space", 0, 0},
+	{"offload-budget", 0, OPT_UINT, 65536, 1073741824, "4194304", F(offload_budget), "BYTES",
+	 "offload: bytes a peer may owe (sent, not yet echoed) before it is reset", 0, 0},
 	{"seccomp", 0, OPT_BOOL, 0, 0, ECHOD_SECCOMP_DEFAULT, F(seccomp), "BOOL",
 	 "workers run under a system call allow-list (where built with libseccomp)", 0, 0},
 	{"config", 0, OPT_TEXT, 0, 0, "", F(config_file), "FILE",
@@ -110,10 +116,16 @@ static const struct option_def options[] = {
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
 static const char *const backend_names[] = {"auto", "epoll", "io_uring"};
+static const char *const offload_names[] = {"off", "sockmap", "auto"};
 
 const char *config_backend_name(enum backend_kind kind)
 {
 	return backend_names[kind];
+}
+
+const char *config_offload_name(enum offload_mode mode)
+{
+	return offload_names[mode];
 }
 
 static int set_error(struct config_error *err, int status, const char *fmt, ...)
@@ -311,6 +323,15 @@ static int set_value(struct config *cfg, const struct option_def *o, const char 
 		}
 		snprintf(why, whylen, "invalid value '%s' (expected auto, epoll or io_uring)", value);
 		return -1;
+	case OPT_OFFLOAD:
+		for (int k = 0; k < 3; k++) {
+			if (strcmp(value, offload_names[k]) == 0) {
+				cfg->offload = (enum offload_mode)k;
+				return 0;
+			}
+		}
+		snprintf(why, whylen, "invalid value '%s' (expected off, sockmap or auto)", value);
+		return -1;
 	case OPT_ENDPOINT:
 		if (*value != '\0' && check_endpoint(value, why, whylen) < 0)
 			return -1;
@@ -456,6 +477,14 @@ static int check_across(const struct config *cfg, const char *prefix, char *why,
 	while (n < cfg->ring_buffers)
 		n <<= 1;
 	bytes = n * cfg->ring_buffer_size;
+	/* The kernel offload runs on the epoll backend; auto gives way instead. */
+	if (cfg->offload == OFFLOAD_SOCKMAP && cfg->backend == BACKEND_IO_URING) {
+		snprintf(why, whylen,
+			 "%soffload%ssockmap runs on the epoll backend: it cannot be combined "
+			 "with %sbackend%sio_uring",
+			 prefix, *prefix ? "=" : " = ", prefix, *prefix ? "=" : " = ");
+		return -1;
+	}
 	if (bytes > CONFIG_RING_BYTES_MAX) {
 		snprintf(why, whylen,
 			 "%sring-buffers x %sring-buffer-size: %u (rounded up to %llu) x %u bytes "
@@ -472,6 +501,8 @@ int config_parse_file(struct config *cfg, FILE *f, const char *path, struct conf
 	char line[1024], why[300];
 	unsigned lineno = 0, ring_line = 0;
 	unsigned rb = cfg->ring_buffers, rs = cfg->ring_buffer_size;
+	enum backend_kind bk = cfg->backend;
+	enum offload_mode om = cfg->offload;
 
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
@@ -483,6 +514,11 @@ int config_parse_file(struct config *cfg, FILE *f, const char *path, struct conf
 			ring_line = lineno; /* a cross-option error names the last line that set one */
 			rb = cfg->ring_buffers;
 			rs = cfg->ring_buffer_size;
+		}
+		if (cfg->backend != bk || cfg->offload != om) {
+			ring_line = lineno; /* backend x offload: the same rule */
+			bk = cfg->backend;
+			om = cfg->offload;
 		}
 	}
 	if (ferror(f))
@@ -688,6 +724,9 @@ static void print_value(const struct config *cfg, const struct option_def *o, FI
 		break;
 	case OPT_BACKEND:
 		fprintf(out, "%s = %s\n", o->name, backend_names[cfg->backend]);
+		break;
+	case OPT_OFFLOAD:
+		fprintf(out, "%s = %s\n", o->name, offload_names[cfg->offload]);
 		break;
 	case OPT_TEXT:
 	case OPT_ENDPOINT:

@@ -132,10 +132,11 @@ size_t conn_log_totals(const struct conn_log *l, uint64_t now, char *out, size_t
 		     cap);
 }
 
-static const char *const reason_names[] = {"eof", "reset", "error", "idle", "drain"};
-static const enum stats_counter reason_counters[] = {STAT_closed_eof, STAT_closed_reset,
-						     STAT_closed_error, STAT_closed_idle,
-						     STAT_closed_drain};
+static const char *const reason_names[] = {"eof",   "reset", "error",
+					   "idle",  "drain", "offload-overrun"};
+static const enum stats_counter reason_counters[] = {
+    STAT_closed_eof,  STAT_closed_reset, STAT_closed_error,
+    STAT_closed_idle, STAT_closed_drain, STAT_offload_overruns};
 
 const char *conn_reason_name(enum conn_close_reason why)
 {

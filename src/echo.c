@@ -80,7 +80,12 @@ void echo_close(struct echo_ctx *e, struct conn *c, enum conn_close_reason why)
 	if (e->on_close != NULL)
 		e->on_close(e->on_close_arg, c, why);
 	/* Accounted before the close, so a peer that sees the close sees the counters. */
-	if (c->pending.buf != NULL) {
+	if (c->state == CONN_OFFLOADED) {
+		*c->off.prev = c->off.next;
+		if (c->off.next != NULL)
+			c->off.next->off.prev = c->off.prev;
+		e->noffloaded--;
+	} else if (c->pending.buf != NULL) {
 		bufpool_put(&e->bufs, pending_release(&c->pending));
 		echo_stat(e, STAT_buffers_held, (uint64_t)-1);
 	}
@@ -222,9 +227,20 @@ static void conn_service(struct echo_ctx *e, struct conn *c)
 		conn_read(e, c);
 }
 
+void echo_offload(struct echo_ctx *e, struct conn *c)
+{
+	c->state = CONN_OFFLOADED;
+	c->off.prev = &e->offloaded;
+	c->off.next = e->offloaded;
+	if (e->offloaded != NULL)
+		e->offloaded->off.prev = &c->off.next;
+	e->offloaded = c;
+	e->noffloaded++;
+}
+
 void echo_event(struct echo_ctx *e, struct conn *c, uint32_t flags)
 {
-	if (c->state == CONN_CLOSED)
+	if (c->state == CONN_CLOSED || c->state == CONN_OFFLOADED)
 		return;
 	c->flags |= flags & (CONN_READABLE | CONN_WRITABLE | CONN_RDHUP);
 	conn_service(e, c);

@@ -10,17 +10,32 @@
  *
  * Listeners are level-triggered: an accept budget left unfinished is simply
  * reported again.
+ *
+ * --offload=sockmap: an admitted echo connection is put into the kernel's SOCKHASH
+ * (offload.h) and from then on echoed by the kernel; it leaves the echo path
+ * (CONN_OFFLOADED) and is registered EPOLLRDHUP|EPOLLET only (EPOLLERR and EPOLLHUP
+ * come anyway): data never queues on it, so EPOLLIN would never fire. Nothing tells
+ * user space when the kernel has sent what it owes, nor how much a peer that does not
+ * read has made it hold, so the loop samples each offloaded socket's tcp_info on a
+ * timer (ep_off_sweep): its byte counters give the counts, the idle time, the budget
+ * check (a peer over --offload-budget is reset) and, once the peer's FIN came, the
+ * moment everything owed went out and the socket may close.
  */
 #include <errno.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h> /* struct tcp_info with the byte counters (glibc's lacks them) */
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "echod/echo.h"
 #include "echod/log.h"
+#include "echod/offload.h"
 #include "echod/service.h"
 #include "echod/udp.h"
 #include "echod/worker.h"
@@ -30,6 +45,15 @@
 #define EP_ACCEPT_PAUSE  100  /* ms without accepting after EMFILE and kin */
 #define EP_SPARE_BUFS    64
 #define EP_SPARE_CONNS   256
+/* Offload: every offloaded connection whose counters moved at its last look is looked
+ * at every sweep; a quiet one every EP_OFF_COLD sweeps, or fewer, so that a sweep
+ * looks at about EP_OFF_COLD_PER_SWEEP quiet ones on average. */
+#define EP_OFF_SWEEP_MS       1
+/* tcpi_state values (include/net/tcp_states.h; not in the uapi headers). */
+#define EP_TCP_ESTABLISHED    1
+#define EP_TCP_CLOSE          7
+#define EP_OFF_COLD           8
+#define EP_OFF_COLD_PER_SWEEP 64
 
 struct ep_listener {
 	int kind;                   /* EV_LISTENER */
@@ -53,6 +77,9 @@ struct epoll_loop {
 	struct udp_sock *udps;
 	unsigned nudp;
 	struct svc_set svc;         /* TCP connections of the other services */
+	int offload_fd;             /* the SOCKHASH, -1: offload off */
+	uint64_t next_sweep;        /* ms: the next look at the offloaded connections */
+	uint64_t sweeps;
 };
 
 static void ep_stat(struct epoll_loop *lp, enum stats_counter c, uint64_t n)
@@ -60,10 +87,16 @@ static void ep_stat(struct epoll_loop *lp, enum stats_counter c, uint64_t n)
 	stats_add(lp->w->stats, c, n);
 }
 
+static void ep_off_event(struct epoll_loop *lp, struct conn *c, uint32_t ev);
+
 static void conn_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
 {
 	uint32_t flags = 0;
 
+	if (c->state == CONN_OFFLOADED) {
+		ep_off_event(lp, c, ev);
+		return;
+	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		flags |= CONN_READABLE;
 	if (ev & EPOLLRDHUP)
@@ -77,6 +110,155 @@ static void conn_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
 static void ep_conn_closed(void *arg, const struct conn *c, enum conn_close_reason why)
 {
 	worker_conn_closed(arg, &c->log, conn_reason_name(why));
+}
+
+/* ---- offload (--offload=sockmap) ---- */
+
+/* Looks at an offloaded connection: counts, idle time, budget, close when drained.
+ * Returns 1 when its counters moved or its FIN is in (it stays hot), else 0. */
+static int ep_off_check(struct epoll_loop *lp, struct conn *c)
+{
+	struct offload_sample s = {0};
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	uint64_t banner = lp->w->banner_len, in, out;
+	int moved;
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) {
+		echo_close(&lp->echo, c, conn_errno_reason(errno));
+		return 0;
+	}
+	if (ti.tcpi_state == EP_TCP_CLOSE) { /* reset by the peer */
+		echo_close(&lp->echo, c, CLOSE_RESET);
+		return 0;
+	}
+	if (ti.tcpi_state != EP_TCP_ESTABLISHED)
+		c->flags |= CONN_RDHUP; /* CLOSE_WAIT: the peer's FIN came */
+	s.rx = ti.tcpi_bytes_received;
+	s.acked = ti.tcpi_bytes_acked;
+	s.fin = (c->flags & CONN_RDHUP) != 0;
+	in = offload_bytes_in(&s);
+	out = offload_bytes_out(&s, banner);
+	moved = in != c->log.bytes_in || out != c->log.bytes_out;
+	if (moved) {
+		stats_add2(lp->w->stats, STAT_bytes_in, c->listener, LSTAT_bytes_in,
+			   in - c->log.bytes_in);
+		stats_add2(lp->w->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out,
+			   out - c->log.bytes_out);
+		c->log.bytes_in = in;
+		c->log.bytes_out = out;
+		timer_touch(&lp->echo.idle, &c->idle, lp->now);
+	}
+	if (offload_over_budget(&s, banner, lp->w->cfg->offload_budget)) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		log_debug("offload: peer owes %llu bytes, over the budget of %u: resetting it",
+			  (unsigned long long)offload_owed(&s, banner), lp->w->cfg->offload_budget);
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		echo_close(&lp->echo, c, CLOSE_OVERRUN);
+		return 0;
+	}
+	if (!s.fin)
+		return moved;
+	{
+		int outq = 0;
+
+		if (ioctl(c->fd, SIOCOUTQ, &outq) < 0) {
+			echo_close(&lp->echo, c, conn_errno_reason(errno));
+			return 0;
+		}
+		s.outq = outq > 0 ? (uint64_t)outq : 0;
+	}
+	if (offload_drained(&s, banner)) {
+		/* Everything is in the send queue: the close sends it, then our FIN. */
+		stats_add2(lp->w->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out,
+			   in - c->log.bytes_out);
+		c->log.bytes_out = in;
+		echo_close(&lp->echo, c, CLOSE_EOF);
+		return 0;
+	}
+	return 1;
+}
+
+/* EPOLLRDHUP (FIN with data), EPOLLERR (a FIN alone: SO_ERROR EPIPE once the kernel
+ * passed it on; or a reset), EPOLLHUP. */
+static void ep_off_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
+{
+	if (ev & EPOLLERR) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err != 0 && err != EPIPE) {
+			echo_close(&lp->echo, c, conn_errno_reason(err));
+			return;
+		}
+	}
+	if (ev & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+		c->flags |= CONN_RDHUP;
+	if (ep_off_check(lp, c) && c->state == CONN_OFFLOADED)
+		c->flags |= CONN_HOT;
+	if (lp->next_sweep == 0)
+		lp->next_sweep = lp->now + EP_OFF_SWEEP_MS;
+}
+
+/* Looks at the hot offloaded connections, and at the quiet ones now and then. */
+static void ep_off_sweep(struct epoll_loop *lp)
+{
+	unsigned long n = lp->echo.noffloaded;
+	uint64_t every = n / EP_OFF_COLD_PER_SWEEP > EP_OFF_COLD ? n / EP_OFF_COLD_PER_SWEEP
+								 : EP_OFF_COLD;
+	struct conn *c, *next;
+
+	if (n == 0) {
+		lp->next_sweep = 0;
+		return;
+	}
+	if (lp->now < lp->next_sweep)
+		return;
+	lp->sweeps++;
+	for (c = lp->echo.offloaded; c != NULL; c = next) {
+		next = c->off.next; /* c may close here, and leave the list */
+		if (!(c->flags & (CONN_HOT | CONN_RDHUP)) &&
+		    (lp->sweeps + (uint64_t)c->fd) % every != 0)
+			continue;
+		if (ep_off_check(lp, c))
+			c->flags |= CONN_HOT;
+		else if (c->state == CONN_OFFLOADED)
+			c->flags &= ~CONN_HOT;
+	}
+	lp->next_sweep = lp->now + EP_OFF_SWEEP_MS;
+}
+
+/* Hands c to the kernel. Returns 0 when it is offloaded (or closed), -1 when the kernel
+ * refused it and it is to be echoed in user space (counted). */
+static int ep_offload(struct epoll_loop *lp, struct conn *c)
+{
+	struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET, .data.ptr = c};
+	int rc = offload_insert(lp->offload_fd, c->fd);
+	char b;
+
+	if (rc < 0) {
+		ep_stat(lp, STAT_offload_fallbacks, 1);
+		log_debug("offload: the kernel refused a socket (%s); echoing it in user space",
+			  strerror(-rc));
+		return -1;
+	}
+	echo_offload(&lp->echo, c);
+	ep_stat(lp, STAT_offloaded, 1);
+	c->flags |= CONN_HOT;
+	if (lp->next_sweep == 0)
+		lp->next_sweep = lp->now + EP_OFF_SWEEP_MS;
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		echo_close(&lp->echo, c, conn_errno_reason(errno));
+		return 0;
+	}
+	/* Bytes that came before the insert wait in the receive queue until something wakes
+	 * the socket: a peek does, and takes nothing. */
+	(void)recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return 0;
 }
 
 static void ep_admit(struct epoll_loop *lp, int fd, unsigned li, const struct sockaddr_storage *ss)
@@ -95,6 +277,8 @@ static void ep_admit(struct epoll_loop *lp, int fd, unsigned li, const struct so
 	c->listener = (uint16_t)stats_lrow(li);
 	if (lp->connlog)
 		worker_conn_open(lp->w, &c->log, (const struct sockaddr *)ss, li);
+	if (lp->offload_fd >= 0 && ep_offload(lp, c) == 0)
+		return;
 	ev.data.ptr = c;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		echo_close(&lp->echo, c, conn_errno_reason(errno));
@@ -308,6 +492,7 @@ static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
 
 static void ep_timers(struct epoll_loop *lp)
 {
+	ep_off_sweep(lp);
 	echo_expire(&lp->echo);
 	if (lp->accept_resume != 0 && lp->now >= lp->accept_resume && !lp->draining) {
 		lp->accept_resume = 0;
@@ -340,6 +525,8 @@ static int ep_timeout(const struct epoll_loop *lp)
 	if (lp->accept_resume != 0)
 		t = min_timeout(t, lp->accept_resume > lp->now ? (int)(lp->accept_resume - lp->now)
 							       : 0);
+	if (lp->next_sweep != 0)
+		t = min_timeout(t, lp->next_sweep > lp->now ? (int)(lp->next_sweep - lp->now) : 0);
 	if (lp->draining)
 		t = min_timeout(t, lp->drain_deadline > lp->now
 					   ? (int)(lp->drain_deadline - lp->now)
@@ -368,6 +555,7 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 	}
 	lp->epfd = -1;
 	lp->w = w;
+	lp->offload_fd = w->offload ? w->offload_fd : -1;
 	lp->sig_kind = EV_SIGNAL;
 	lp->now = timer_now_ms();
 	if (echo_init(&lp->echo, &echo, lp->now) < 0)

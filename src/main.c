@@ -6,6 +6,7 @@
 
 #include "echod/config.h"
 #include "echod/log.h"
+#include "echod/offload.h"
 #include "echod/proctitle.h"
 #include "echod/sandbox.h"
 #include "echod/sd.h"
@@ -21,6 +22,7 @@ static void print_version(void)
 										 : "");
 	printf("sd-daemon: %s\n", sd_proto_name());
 	printf("seccomp: %s\n", sandbox_available() ? "yes" : "no");
+	printf("offload: %s\n", offload_built() ? "sockmap" : "no");
 	if (ECHOD_SANITIZED[0] != '\0')
 		printf("sanitizers: %s (seccomp off by default)\n", ECHOD_SANITIZED);
 }

@@ -231,6 +231,11 @@ static const char *help_of(enum stats_counter c)
 		[STAT_udp_dropped] = "UDP answers the kernel refused (full buffer, unreachable).",
 		[STAT_workers_stuck] =
 		    "Workers the supervisor killed because their loop had not turned for 5 s.",
+		[STAT_offloaded] = "TCP connections echoed in the kernel (--offload=sockmap).",
+		[STAT_offload_fallbacks] =
+		    "Offload: connections echoed in user space because the kernel refused them.",
+		[STAT_offload_overruns] =
+		    "Offload: peers reset for owing more than --offload-budget bytes.",
 	};
 	return help[c] != NULL ? help[c] : "An echod counter.";
 }

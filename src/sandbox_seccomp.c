@@ -1,6 +1,9 @@
 /* sandbox_seccomp: the workers' allow-list, with libseccomp. */
 #include <errno.h>
+#include <linux/bpf.h>
+#include <linux/sockios.h>
 #include <seccomp.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,14 @@ static const char *const common_calls[] = {
 static const char *const epoll_calls[] = {"epoll_ctl", "epoll_pwait", "epoll_pwait2",
 					  "epoll_wait"};
 static const char *const uring_calls[] = {"io_uring_enter", "io_uring_register"};
+
+/* --offload: the worker inserts sockets into the map and asks for SIOCOUTQ. */
+static int allow_offload;
+
+void sandbox_allow_offload(void)
+{
+	allow_offload = 1;
+}
 
 /* The SIGSYS handler's state, set before the filter is loaded. */
 static struct stats_slot *trap_slot;
@@ -131,6 +142,22 @@ static int allow_tgkill_self(scmp_filter_ctx ctx, char *why, size_t whylen)
 	return rc;
 }
 
+/* bpf(BPF_MAP_UPDATE_ELEM, ...) and ioctl(fd, SIOCOUTQ, ...), nothing else of either:
+ * a worker cannot load a program, make a map or read one. */
+static int allow_offload_calls(scmp_filter_ctx ctx, char *why, size_t whylen)
+{
+	struct scmp_arg_cmp update = {
+		.arg = 0, .op = SCMP_CMP_EQ, .datum_a = BPF_MAP_UPDATE_ELEM, .datum_b = 0};
+	struct scmp_arg_cmp outq = {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = SIOCOUTQ, .datum_b = 0};
+	int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1, update);
+
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, outq);
+	if (rc < 0)
+		snprintf(why, whylen, "seccomp_rule_add(bpf, ioctl): %s", strerror(-rc));
+	return rc;
+}
+
 static int sandbox_rules(scmp_filter_ctx ctx, enum backend_kind backend, char *why,
 			 size_t whylen)
 {
@@ -151,6 +178,8 @@ static int sandbox_rules(scmp_filter_ctx ctx, enum backend_kind backend, char *w
 	else if (rc == 0)
 		rc = allow(ctx, epoll_calls, sizeof(epoll_calls) / sizeof(epoll_calls[0]), why,
 			   whylen);
+	if (rc == 0 && allow_offload)
+		rc = allow_offload_calls(ctx, why, whylen);
 	return rc;
 }
 

@@ -25,6 +25,7 @@
 #include "echod/log.h"
 #include "echod/metrics.h"
 #include "echod/net.h"
+#include "echod/offload.h"
 #include "echod/priv.h"
 #include "echod/sandbox.h"
 #include "echod/sd.h"
@@ -62,6 +63,7 @@ struct supervisor {
 	int argc;
 	char **argv;
 	enum backend_kind backend;
+	int offload_fd;           /* --offload: the SOCKHASH the workers insert into; -1: off */
 	struct listener_set ls;
 	struct stats_shared *sh;
 	uint64_t (*retired)[STAT_COUNT]; /* per listener slot: counters of dead workers */
@@ -89,12 +91,52 @@ struct supervisor {
 	uint64_t last_status, last_bytes, last_msgs;
 };
 
-static enum backend_kind resolve_backend(const struct config *cfg)
+/* The SOCKHASH's room: every connection --max-conns allows, else this many (a full map
+ * only means more connections echoed in user space, counted as offload_fallbacks). */
+#define SV_OFFLOAD_ENTRIES     65536u
+#define SV_OFFLOAD_ENTRIES_MAX (1u << 24)
+
+/*
+ * --offload: loads the BPF program and makes the map now, while the supervisor still
+ * has its privileges; the workers inherit the map and only insert sockets into it.
+ * Returns the map's descriptor, or -1 when offload is off (logged once when it was
+ * asked for with auto); --offload=sockmap that cannot be had is exit 71.
+ */
+static int resolve_offload(const struct config *cfg)
+{
+	char why[256] = "";
+	unsigned entries = cfg->max_conns == 0 ? SV_OFFLOAD_ENTRIES
+			   : cfg->max_conns > SV_OFFLOAD_ENTRIES_MAX ? SV_OFFLOAD_ENTRIES_MAX
+								    : cfg->max_conns;
+	int fd;
+
+	if (cfg->offload == OFFLOAD_OFF)
+		return -1;
+	if (cfg->backend == BACKEND_IO_URING) { /* offload = auto: sockmap is a usage error */
+		log_msg(LOG_LVL_NOTICE, "offload: sockmap unavailable (it runs on the epoll "
+					"backend and -b io_uring was asked for); echoing in user space");
+		return -1;
+	}
+	fd = offload_load(entries, why, sizeof(why));
+	if (fd >= 0)
+		return fd;
+	if (cfg->offload == OFFLOAD_SOCKMAP)
+		fatalx(EXIT_OSERR, "--offload=sockmap: %s", why);
+	log_msg(LOG_LVL_NOTICE, "offload: sockmap unavailable (%s); echoing in user space", why);
+	return -1;
+}
+
+static enum backend_kind resolve_backend(const struct config *cfg, int offload)
 {
 	char why[256] = "";
 
 	if (cfg->backend == BACKEND_EPOLL)
 		return BACKEND_EPOLL;
+	if (offload && cfg->backend == BACKEND_AUTO) {
+		log_msg(LOG_LVL_NOTICE, "backend auto: using epoll, which the kernel offload "
+					"(--offload) runs on");
+		return BACKEND_EPOLL;
+	}
 	if (loop_uring_probe(why, sizeof(why)) == 0)
 		return BACKEND_IO_URING;
 	if (cfg->backend == BACKEND_IO_URING)
@@ -157,6 +199,8 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 		w.banner = sv->banner;
 		w.banner_len = strlen(sv->banner);
 	}
+	w.offload = sv->offload_fd >= 0;
+	w.offload_fd = sv->offload_fd;
 	_exit(worker_main(&w));
 }
 
@@ -498,6 +542,8 @@ static void sv_keep_restart_only(struct config *n, const struct config *o)
 		n->workers = o->workers;
 	if (sv_changed(&c, "backend", n->backend != o->backend))
 		n->backend = o->backend;
+	if (sv_changed(&c, "offload", n->offload != o->offload))
+		n->offload = o->offload;
 	if (sv_changed(&c, "max-conns-per-ip", n->max_conns_per_ip != o->max_conns_per_ip))
 		n->max_conns_per_ip = o->max_conns_per_ip;
 	if (sv_changed(&c, "backlog", n->backlog != o->backlog))
@@ -852,11 +898,14 @@ static void sv_open(struct supervisor *sv)
 		enum listen_service svc = sv->ls.v[i].spec.service;
 
 		/* echo, the default, is not named: the line stays what it always was */
-		log_msg(LOG_LVL_NOTICE, "listening on %s%s%s%s workers=%u backend=%s%s",
+		int offloaded = sv->offload_fd >= 0 && svc == SERVICE_ECHO &&
+				sv->ls.v[i].spec.proto == LISTEN_TCP;
+
+		log_msg(LOG_LVL_NOTICE, "listening on %s%s%s%s workers=%u backend=%s%s%s",
 			sv->ls.v[i].name, listen_stack_note(&sv->ls.v[i]),
 			svc != SERVICE_ECHO ? " service=" : "",
 			svc != SERVICE_ECHO ? listen_service_name(svc) : "", sv->cfg.workers,
-			config_backend_name(sv->backend),
+			config_backend_name(sv->backend), offloaded ? " offload=sockmap" : "",
 			sv->ls.shared ? " (socket activation)" : "");
 	}
 	sv_log_metrics(sv);
@@ -898,7 +947,8 @@ static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, c
 		sv->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	if (nofile < 0)
 		log_warnx("cannot raise the descriptor limit: %s", strerror((int)-nofile));
-	sv->backend = resolve_backend(cfg);
+	sv->offload_fd = resolve_offload(cfg);
+	sv->backend = resolve_backend(cfg, sv->offload_fd >= 0);
 	sv_set_banner(sv);
 	/* Room for a full set of workers, a set draining after a reload and one more. */
 	sv->nprocs = 3 * cfg->workers + 1;

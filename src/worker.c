@@ -175,6 +175,8 @@ void worker_ready(struct worker *w)
 	char why[256];
 
 	/* Set-up is over: from here the backend only runs its loop. */
+	if (w->offload)
+		sandbox_allow_offload();
 	if (w->cfg->seccomp && sandbox_available() &&
 	    sandbox_enter(w->backend, w->stats, why, sizeof(why)) < 0)
 		log_warnx("seccomp: %s; running without the system call filter", why);

@@ -22,6 +22,9 @@ extern "C" {
 
 enum backend_kind { BACKEND_AUTO, BACKEND_EPOLL, BACKEND_IO_URING };
 
+/* --offload: echo TCP in the kernel (eBPF sockmap), see offload.h. */
+enum offload_mode { OFFLOAD_OFF, OFFLOAD_SOCKMAP, OFFLOAD_AUTO };
+
 enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION, CONFIG_CHECK };
 
 /* Exit statuses of the contract (sysexits.h values). */
@@ -43,6 +46,8 @@ struct config {
 	unsigned ring_buffers;       /* io_uring provided buffers per worker */
 	unsigned ring_buffer_size;
 	int seccomp;                 /* workers enter the system call allow-list */
+	enum offload_mode offload;
+	unsigned offload_budget;     /* bytes a peer may owe in offload mode before reset */
 	struct acl_list allow, deny; /* --allow / --deny */
 	char banner[CONFIG_TEXT_MAX];
 	char user[CONFIG_TEXT_MAX];
@@ -66,6 +71,7 @@ int config_parse_file(struct config *cfg, FILE *f, const char *path, struct conf
 void config_print(const struct config *cfg, FILE *out);
 void config_usage(FILE *out);
 const char *config_backend_name(enum backend_kind kind);
+const char *config_offload_name(enum offload_mode mode);
 
 #ifdef __cplusplus
 }

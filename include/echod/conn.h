@@ -26,9 +26,12 @@ enum conn_state {
 	CONN_BLOCKED,   /* owes bytes the kernel refused; holds one buffer, reads nothing */
 	CONN_FLUSHING,  /* the peer sent FIN; sending what is owed, then close */
 	CONN_CLOSED,    /* descriptor closed; the struct waits for the end of the batch */
+	CONN_OFFLOADED, /* the kernel echoes it (--offload=sockmap); holds no buffer */
 };
 
-enum conn_close_reason { CLOSE_EOF, CLOSE_RESET, CLOSE_ERROR, CLOSE_IDLE, CLOSE_DRAIN };
+/* CLOSE_OVERRUN: an offloaded peer owed more than --offload-budget; it is reset. */
+enum conn_close_reason { CLOSE_EOF, CLOSE_RESET, CLOSE_ERROR, CLOSE_IDLE, CLOSE_DRAIN,
+			 CLOSE_OVERRUN };
 
 /* Bytes received but not yet echoed, in a buffer the connection holds meanwhile. */
 struct pending {
@@ -88,6 +91,7 @@ size_t conn_log_totals(const struct conn_log *l, uint64_t now, char *out, size_t
 #define CONN_WRITABLE 0x2
 #define CONN_RDHUP    0x4  /* the peer's FIN is queued: read on to EOF */
 #define CONN_READY    0x8  /* on the ready list: read budget ran out */
+#define CONN_HOT      0x10 /* offloaded: its counters moved at its last look */
 
 struct conn {
 	int kind;                  /* first: tells a conn from a listener in event data */
@@ -96,7 +100,12 @@ struct conn {
 	uint16_t flags;
 	uint16_t listener;         /* its listener's stats row (stats_lrow); 0 from echo_open */
 	struct timer_node idle;
-	struct pending pending;
+	union {
+		struct pending pending;    /* echoed in user space */
+		struct {                   /* CONN_OFFLOADED: the echo_ctx's offloaded list */
+			struct conn *next, **prev;
+		} off;
+	};
 	struct limits_ticket ticket;
 	struct conn *next;         /* ready list, or the batch's closed list */
 	struct conn_log log;

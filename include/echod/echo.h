@@ -68,6 +68,8 @@ struct echo_ctx {
 	struct conn *spare;           /* freed structs for reuse */
 	unsigned nspare, max_spare;
 	unsigned long nconns;         /* open connections */
+	struct conn *offloaded;       /* CONN_OFFLOADED ones, linked through c->off */
+	unsigned long noffloaded;
 	uint64_t now;                 /* ms, monotonic; the loop sets it every turn */
 	void (*on_close)(void *arg, const struct conn *c, enum conn_close_reason why);
 	void *on_close_arg;
@@ -84,6 +86,9 @@ struct conn *echo_open(struct echo_ctx *e, int fd, const struct limits_ticket *t
 /* Readiness: flags (CONN_READABLE, CONN_WRITABLE, CONN_RDHUP) are added to the
  * connection's, then it reads, echoes and flushes as far as they allow. */
 void echo_event(struct echo_ctx *e, struct conn *c, uint32_t flags);
+/* The kernel echoes c from now on (--offload=sockmap): it leaves the echo path for the
+ * offloaded list, which the loop watches; echo_close still ends it. */
+void echo_offload(struct echo_ctx *e, struct conn *c);
 /* The only way a connection goes away: closes, gives back, counts, says why. A closed
  * connection is left alone. */
 void echo_close(struct echo_ctx *e, struct conn *c, enum conn_close_reason why);

@@ -44,7 +44,10 @@ extern "C" {
 	X(udp_refused_rate)                                                                        \
 	X(udp_refused_acl)                                                                         \
 	X(udp_dropped)                                                                             \
-	X(workers_stuck)
+	X(workers_stuck)                                                                            \
+	X(offloaded)                                                                               \
+	X(offload_fallbacks)                                                                       \
+	X(offload_overruns)
 
 enum stats_counter {
 #define STATS_ENUM(name) STAT_##name,

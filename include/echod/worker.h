@@ -50,6 +50,8 @@ struct worker {
 	pid_t supervisor;            /* exit when it is gone */
 	const char *banner;          /* "TEXT\r\n", or NULL */
 	size_t banner_len;
+	int offload;                 /* --offload active: echo connections go to the kernel */
+	int offload_fd;              /* then: the supervisor's SOCKHASH */
 };
 
 /* Runs in the child after fork; returns the process's exit status. */

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * echo_sockmap: the in-kernel echo of --offload=sockmap.
+ *
+ * Every accepted echo socket is put into `echo_socks`, a SOCKHASH keyed by its socket
+ * cookie; this stream-verdict program then sees each skb the socket receives and
+ * redirects it to the egress (flags 0) of that same socket: the bytes go back out
+ * without ever reaching user space. A FIN alone arrives as an empty skb and is
+ * redirected like data. Nothing is parsed: every skb is passed whole.
+ *
+ * Built with clang -O2 -target bpf and embedded in echod (src/offload_bpf.c loads it
+ * from memory). libbpf 1.1 has no section name for BPF_SK_SKB_VERDICT-style programs
+ * that it can attach by itself: the section is plain "sk_skb" and echod sets the
+ * attach type (BPF_SK_SKB_STREAM_VERDICT) before loading.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} echo_socks SEC(".maps");
+
+SEC("sk_skb")
+int echo_verdict(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+
+	return bpf_sk_redirect_hash(skb, &echo_socks, &cookie, 0);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
