@@ -88,11 +88,19 @@ TEST(OffloadPolicy, OverBudgetIsStrictlyMoreThanTheBudgetOwed)
 	EXPECT_EQ(offload_owed(&s, 0), 0u);
 }
 
-TEST(OffloadPolicy, RecheckAfterAQuarterOfTheBudget)
+TEST(OffloadPolicy, TheNextMarkIsAQuarterBudgetOn)
 {
-	EXPECT_FALSE(offload_recheck_due(1000, 1000, 4096));
-	EXPECT_FALSE(offload_recheck_due(2023, 1000, 4096));
-	EXPECT_TRUE(offload_recheck_due(2024, 1000, 4096));
+	EXPECT_EQ(offload_next_mark(1000, 4096), 2024u);
+	EXPECT_EQ(offload_next_mark(0, 4194304), 1048576u);
+	// Never the "fired" value, never wraps.
+	EXPECT_EQ(offload_next_mark(UINT64_MAX - 10, 4096), UINT64_MAX - 1);
+}
+
+TEST(OffloadPolicy, RecheckAtTheMarkOrOnceFired)
+{
+	EXPECT_FALSE(offload_recheck_due(2023, 2024));
+	EXPECT_TRUE(offload_recheck_due(2024, 2024));
+	EXPECT_TRUE(offload_recheck_due(0, UINT64_MAX)); // the program fired, awaits a mark
 }
 
 // ---- the options ----
