@@ -53,6 +53,7 @@
 /* tcpi_state values (include/net/tcp_states.h; not in the uapi headers). */
 #define EP_TCP_ESTABLISHED    1
 #define EP_TCP_CLOSE          7
+#define EP_TCP_CLOSE_WAIT     8
 
 struct ep_listener {
 	int kind;                   /* EV_LISTENER */
@@ -165,8 +166,8 @@ static void ep_off_check(struct epoll_loop *lp, struct conn *c)
 		echo_close(&lp->echo, c, CLOSE_RESET);
 		return;
 	}
-	if (ti.tcpi_state != EP_TCP_ESTABLISHED)
-		c->flags |= CONN_RDHUP; /* CLOSE_WAIT: the peer's FIN came */
+	if (ti.tcpi_state == EP_TCP_CLOSE_WAIT)
+		c->flags |= CONN_RDHUP; /* the peer's FIN came */
 	s.rx = ti.tcpi_bytes_received;
 	s.acked = ti.tcpi_bytes_acked;
 	s.fin = (c->flags & CONN_RDHUP) != 0;
@@ -266,12 +267,23 @@ static void ep_off_wake(void *arg, uint32_t slot)
 		ep_off_check(lp, c);
 }
 
-/* An offloaded connection closes: its counter slot comes back. */
+/* An offloaded connection closes: its last counts, and its counter slot comes back. */
 static void ep_off_closed(void *arg, struct conn *c)
 {
 	struct epoll_loop *lp = arg;
-	int rc = offload_forget(lp->om, ep_slot(lp, c)->cookie);
+	struct offload_sample s = {0};
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int rc;
 
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+		s.rx = ti.tcpi_bytes_received;
+		s.acked = ti.tcpi_bytes_acked;
+		s.fin = (c->flags & CONN_RDHUP) != 0 || ti.tcpi_state == EP_TCP_CLOSE_WAIT;
+		ep_off_count(lp, c, offload_bytes_in(&s), offload_bytes_out(&s, lp->w->banner_len));
+	}
+	rc = offload_forget(lp->om, ep_slot(lp, c)->cookie);
 	if (rc < 0)
 		log_debug("offload: forgetting a socket: %s", strerror(-rc));
 	ep_slot(lp, c)->c = NULL;
