@@ -313,10 +313,13 @@ def with_spread(xs, digits=0, scale=1.0):
 
 
 def ratio(xs, refs):
-    """'0.93×' of the medians, or '0.93× (tie)' when the runs' ranges overlap."""
+    """'0.93×' of the medians, '0.93× (tie)' when the runs' ranges overlap, and no
+    verdict where a side has a single run."""
     a, b = med(xs), med(refs)
     if a is None or not b:
         return "-"
+    if min(len([x for x in xs if x is not None]), len([x for x in refs if x is not None])) < 2:
+        return f"{a / b:.2f}× (one run: no verdict)"
     (alo, ahi), (blo, bhi) = lohi(xs), lohi(refs)
     tie = alo <= bhi and blo <= ahi
     return f"{a / b:.2f}× (tie)" if tie else f"{a / b:.2f}×"
