@@ -259,8 +259,9 @@ def measure(server, benches, seconds, warmup, cpu_of=None):
         "sys_ns": (s1 - s0) / msgs * 1e9 if msgs else None,
         "busy": (u1 - u0 + s1 - s0) / wall,
         "machine_ns": (m1 - m0) / msgs * 1e9 if msgs else None,
-        "p50": (first.get("latency_us") or {}).get("p50"),
-        "p99": (first.get("latency_us") or {}).get("p99"),
+        # A run that echoed nothing has no latency (echo-bench prints 0 for it).
+        "p50": (first.get("latency_us") or {}).get("p50") if first.get("requests") else None,
+        "p99": (first.get("latency_us") or {}).get("p99") if first.get("requests") else None,
         "errors": sum(r["errors"]["total"] for r in results),
         "complete": all((r.get("open") or {}).get("complete", True) for r in results),
         "fair": fair, "open": first.get("open") or {},
