@@ -168,7 +168,11 @@ static void maybe_finish(struct conn *c)
 			cancel_recv(c);
 		return;
 	}
-	if (c->inflight > 0 || c->starved)
+	if (c->starved) { /* on the starved list: rearm_starved frees it, soon */
+		recycled++;
+		return;
+	}
+	if (c->inflight > 0)
 		return;
 	while (c->qlen > 0) {
 		recycle(c->q[c->qhead].bid);
