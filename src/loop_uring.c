@@ -9,11 +9,10 @@
  * buffers going out together as one sendmsg. A buffer returns to the ring when its
  * send completes, and only when the CQE said one was used (IORING_CQE_F_BUFFER).
  *
- * Backpressure: a connection holding `cap` buffers has its multishot recv stopped
- * (cancelled, or where the kernel takes a byte limit left to end at it, `burst`
- * buffers per arm); it is re-armed once its queue drained to half, so one peer that
- * stops reading holds a bounded share of the ring and the TCP window pushes back on
- * it. -ENOBUFS parks the connection until buffers come back, never closes it.
+ * Backpressure: a connection holding `cap` buffers has its multishot recv cancelled;
+ * it is re-armed once its queue drained to half, so one peer that stops reading
+ * holds a bounded share of the ring and the TCP window pushes back on it. -ENOBUFS
+ * parks the connection until buffers come back, never closes it.
  *
  * Lifetime, the one rule: a connection's memory is freed in one place, ur_release(),
  * reached only from ur_reap() at the end of a turn, and only when the connection is
@@ -59,7 +58,7 @@
 #define UR_BURST        4     /* a multishot recv takes at most this many caps' worth, */
 #define UR_BURST_SHARE  4     /* and at most 1/this of the ring */
 #define UR_NO_BID       0xffff
-#define UR_SEND_IOV     16    /* queued buffers sent by one sendmsg */
+#define UR_SEND_IOV     8     /* queued buffers sent by one sendmsg */
 #define UR_ACCEPT_PAUSE 100   /* ms without accepting after a multishot accept failed */
 #define UR_SIGNAL_PAUSE 1000  /* ms before the signalfd's poll is re-armed after an error */
 #define UR_SPARE_CTX    64
@@ -478,20 +477,13 @@ static void ur_maybe_rearm(struct uring_loop *lp, struct ur_conn *c)
 		ur_arm_recv(lp, c);
 }
 
-/*
- * Backpressure: stop the recv of a connection holding its share of the ring. Where
- * the kernel takes a byte limit, the recv is left to end by itself: it takes at most
- * `burst` buffers per arm, which a bundle can take in one completion anyway, so a
- * cancel bounds nothing more, and a stream paid a cancel, its two completions and a
- * re-arm every cap's worth of data (a tenth of a request per 16 KiB block). It is
- * not re-armed while the connection is blocked.
- */
+/* Backpressure: stop the recv of a connection holding its share of the ring. */
 static void ur_block(struct uring_loop *lp, struct ur_conn *c)
 {
 	struct io_uring_sqe *sqe;
 
 	c->base.state = CONN_BLOCKED;
-	if (!(c->uflags & UR_RECV_ARMED) || (c->uflags & UR_CANCELLING) || lp->caps.mshot_limit)
+	if (!(c->uflags & UR_RECV_ARMED) || (c->uflags & UR_CANCELLING))
 		return;
 	sqe = ur_sqe(lp, UR_CANCEL, c);
 	io_uring_prep_cancel64(sqe, ud_pack(UR_RECV, c), 0);
