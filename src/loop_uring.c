@@ -1273,12 +1273,7 @@ static void ur_check(struct uring_loop *lp)
 }
 #endif
 
-/*
- * One turn: submit, wait for CQEs or the next deadline, handle the batch. A busy
- * worker waits for a batch (the kernel's min-wait, where it has one): the CQEs of
- * what it submits (sends on the loopback complete inside the submit) plus `batch`
- * more, so it gathers a batch per system call while an idle one sleeps as before.
- */
+/* Handles every CQE there is; how many. */
 static unsigned ur_handle_cqes(struct uring_loop *lp)
 {
 	struct io_uring_cqe *cqe;
@@ -1295,6 +1290,12 @@ static unsigned ur_handle_cqes(struct uring_loop *lp)
 	return seen;
 }
 
+/*
+ * One turn: submit, wait for CQEs or the next deadline, handle the batch. A busy
+ * worker waits for a batch (the kernel's min-wait, where it has one): the CQEs of
+ * what it submits (sends on the loopback complete inside the submit) plus `batch`
+ * more, so it gathers a batch per system call while an idle one sleeps as before.
+ */
 static int ur_turn(struct uring_loop *lp)
 {
 	unsigned seen = 0;
