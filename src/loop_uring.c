@@ -63,6 +63,7 @@
 #define UR_SIGNAL_PAUSE 1000  /* ms before the signalfd's poll is re-armed after an error */
 #define UR_SPARE_CTX    64
 #define UR_LEVEL_MIN    32    /* buffers kept in the ring at the least */
+#define UR_LEVEL_HOLD   1024  /* turns the level holds after the ring ran dry */
 #define UR_BATCH_MAX    64    /* CQEs a busy turn waits to gather (within the min-wait) */
 #define UR_BATCH_CONNS  16    /* connections from which every wait is batched ... */
 #define UR_BATCH_FEW    4     /* ... below which a turn of fewer CQEs waits plainly */
@@ -148,6 +149,9 @@ struct uring_loop {
 	unsigned nspare;
 	unsigned level;             /* how many free buffers the ring should offer */
 	unsigned taken;             /* buffers the kernel filled this turn */
+	unsigned fed;               /* starved connections re-armed at the end of this turn */
+	int dry;                    /* a receive found the ring empty this turn */
+	unsigned level_hold;        /* turns before the level may decay again */
 	uint16_t *bnext;            /* per buffer: the next in its connection's queue */
 	uint32_t *blen;             /* per buffer: bytes received into it */
 	struct urk_caps caps;       /* what the kernel can do */
@@ -252,10 +256,17 @@ static unsigned cqe_buf(const struct uring_loop *lp, unsigned first, unsigned i)
 	return lp->slot_bid[(lp->bid_slot[first] + i) & io_uring_buf_ring_mask(lp->nbufs)];
 }
 
-/* End of a turn: the ring's level follows what the kernel took. */
+/* End of a turn: the ring's level follows what the kernel took. After the ring ran
+ * dry it holds for UR_LEVEL_HOLD turns before it decays: an -ENOBUFS costs a
+ * connection its receive and a re-arm, far more than a colder buffer. */
 static void buf_level_update(struct uring_loop *lp)
 {
 	unsigned want = 2 * lp->taken, decayed = lp->level - lp->level / 64;
+
+	if (lp->level_hold > 0) {
+		lp->level_hold--;
+		decayed = lp->level;
+	}
 
 	lp->level = want > decayed ? want : decayed;
 	if (lp->level < UR_LEVEL_MIN)
@@ -632,6 +643,8 @@ static void on_recv_error(struct uring_loop *lp, struct ur_conn *c, int err)
 	case ENOBUFS:
 		/* The ring ran dry: wait for buffers to come back, then re-arm. */
 		ur_stat(lp, STAT_ring_enobufs, 1);
+		lp->dry = 1;
+		lp->level_hold = UR_LEVEL_HOLD;
 		lp->level = 2 * lp->level < lp->nbufs ? 2 * lp->level : lp->nbufs;
 		c->uflags |= UR_STARVED;
 		TAILQ_INSERT_TAIL(&lp->starved, c, link);
@@ -685,16 +698,25 @@ static void on_recv(struct uring_loop *lp, struct ur_conn *c, struct io_uring_cq
 	}
 }
 
-/* Buffers came back: starved connections may read again. */
+/*
+ * Buffers came back: starved connections may read again, as many as there are free
+ * buffers, first come first fed. Re-arming them all would cost each one more
+ * -ENOBUFS, and a re-arm, every turn until it got a buffer: with more connections
+ * sending than the ring has buffers (1000 ping-pong peers, 512 buffers), that churn
+ * was two wasted receives per echo. The others wait on the list at no cost.
+ */
 static void ur_feed_starved(struct uring_loop *lp)
 {
 	struct ur_conn *c;
 
-	while ((c = TAILQ_FIRST(&lp->starved)) != NULL && lp->bufs_out < lp->nbufs) {
+	lp->fed = 0;
+	while ((c = TAILQ_FIRST(&lp->starved)) != NULL && lp->fed < lp->nbufs - lp->bufs_out) {
 		TAILQ_REMOVE(&lp->starved, c, link);
 		c->uflags &= ~UR_STARVED;
 		ur_stat(lp, STAT_rearms, 1);
 		ur_maybe_rearm(lp, c);
+		if (c->uflags & UR_RECV_ARMED)
+			lp->fed++;
 	}
 }
 
@@ -1202,7 +1224,7 @@ static unsigned ur_check_conn(struct uring_loop *lp, struct ur_conn *c, int clos
  * After every turn: every provided buffer is in exactly one place (the ring, the
  * spare stack, a connection's queue, or awaiting a SEND_ZC notification), the lists
  * hold what the counts say and only connections in the matching state, and no
- * starved connection waits while buffers are free.
+ * starved connection waits while more buffers are free than were re-armed for.
  */
 static void ur_check(struct uring_loop *lp)
 {
@@ -1239,9 +1261,9 @@ static void ur_check(struct uring_loop *lp)
 		ur_broken(lp, "lists hold %lu open and %lu closed connections", open, closed);
 	if (held != lp->bufs_out)
 		ur_broken(lp, "connections hold %u buffers", held);
-	if (starved > 0 && lp->bufs_out < lp->nbufs)
-		ur_broken(lp, "%lu connections starved while %u buffers are free", starved,
-			  lp->nbufs - lp->bufs_out);
+	if (starved > 0 && lp->nbufs - lp->bufs_out > lp->fed)
+		ur_broken(lp, "%lu connections starved while %u buffers are free for %u re-armed",
+			  starved, lp->nbufs - lp->bufs_out, lp->fed);
 	udp_uring_check(lp->udp);
 }
 #else
@@ -1251,26 +1273,12 @@ static void ur_check(struct uring_loop *lp)
 }
 #endif
 
-/*
- * One turn: submit, wait for CQEs or the next deadline, handle the batch. A busy
- * worker waits for a batch (the kernel's min-wait, where it has one): the CQEs of
- * what it submits (sends on the loopback complete inside the submit) plus `batch`
- * more, so it gathers a batch per system call while an idle one sleeps as before.
- */
-static int ur_turn(struct uring_loop *lp)
+/* Handles every CQE there is; how many. */
+static unsigned ur_handle_cqes(struct uring_loop *lp)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
-	int rc, batched;
 
-	/* With few connections a turn that brought little waits for the next CQE and no
-	 * more: a batched wait costs a lone connection twice the CPU of a plain one. */
-	batched = lp->batch >= UR_BATCH_FEW || lp->nconns >= UR_BATCH_CONNS;
-	rc = urk_wait(&lp->ring, &lp->caps, batched ? lp->batch : 0, ur_timeout_ms(lp));
-	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
-		return rc;
-	lp->now = urk_now_ms();
-	stats_heartbeat(lp->w->stats, lp->now);
 	/* Each CQE goes back to the kernel once handled: a handler that must submit to
 	 * find room for an SQE leaves the CQ room for what that submission completes. */
 	io_uring_for_each_cqe(&lp->ring, head, cqe)
@@ -1279,6 +1287,52 @@ static int ur_turn(struct uring_loop *lp)
 		io_uring_cq_advance(&lp->ring, 1);
 		seen++;
 	}
+	return seen;
+}
+
+/*
+ * One turn: submit, wait for CQEs or the next deadline, handle the batch. A busy
+ * worker waits for a batch (the kernel's min-wait, where it has one): the CQEs of
+ * what it submits (sends on the loopback complete inside the submit) plus `batch`
+ * more, so it gathers a batch per system call while an idle one sleeps as before.
+ */
+static int ur_turn(struct uring_loop *lp)
+{
+	unsigned seen = 0;
+	int rc, batched;
+
+	/*
+	 * The ring ran dry last turn: submit first, without waiting, and take back the
+	 * buffers of the sends that completed inside the submission before the receives
+	 * run. Without this, under DEFER_TASKRUN the wait runs the receives while the
+	 * buffers of the sends it just completed are still ours: a saturated worker
+	 * offered half its ring per turn, and the rest of its connections got -ENOBUFS
+	 * and a re-arm. One more system call, only in turns that follow a dry one.
+	 * Starved connections are fed from what came back, and the wait that follows
+	 * does not sleep when this brought anything: what it started (a connection fed,
+	 * a send queued) may be all there is to wait for, and the end of the turn (the
+	 * feeding, the reaping) must see it.
+	 */
+	if (lp->dry) {
+		lp->dry = 0;
+		rc = urk_submit(&lp->ring);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			return rc;
+		seen = ur_handle_cqes(lp);
+		buf_publish(lp);
+		ur_feed_starved(lp);
+	}
+
+	/* With few connections a turn that brought little waits for the next CQE and no
+	 * more: a batched wait costs a lone connection twice the CPU of a plain one. */
+	batched = lp->batch >= UR_BATCH_FEW || lp->nconns >= UR_BATCH_CONNS;
+	rc = urk_wait(&lp->ring, &lp->caps, batched ? lp->batch : 0,
+		      seen > 0 ? 0 : ur_timeout_ms(lp));
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+		return rc;
+	lp->now = urk_now_ms();
+	stats_heartbeat(lp->w->stats, lp->now);
+	seen += ur_handle_cqes(lp);
 	/* Wait next for as many as this turn brought: under a steady load the batch grows
 	 * until the min-wait bound ends the waits, and a turn gathers what arrives in about
 	 * that bound. Waiting for fewer (half, say) lets any small batch sustain itself:

@@ -172,6 +172,13 @@ struct io_uring_sqe *urk_get_sqe(struct io_uring *ring)
 	return sqe;
 }
 
+int urk_submit(struct io_uring *ring)
+{
+	int rc = io_uring_submit(ring);
+
+	return rc < 0 ? rc : 0;
+}
+
 /*
  * The batched wait: the CQEs of what is submitted plus `batch` more, but no longer
  * than URK_BATCH_WAIT µs for more than one, or until ts. This is the kernel's

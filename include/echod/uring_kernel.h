@@ -40,6 +40,10 @@ int urk_register_buf_ring(struct io_uring *ring, struct io_uring_buf_reg *reg);
  * refuses every submission is beyond saving: the worker logs it and exits (the
  * supervisor replaces it). Never NULL. */
 struct io_uring_sqe *urk_get_sqe(struct io_uring *ring);
+/* Submits what is queued without waiting, and without running the ring's deferred
+ * completions (DEFER_TASKRUN): only what completes inside the submission posts its
+ * CQE. 0 or -errno. */
+int urk_submit(struct io_uring *ring);
 /* Submits what is queued and waits for one CQE, or with batch > 0 (and
  * caps->min_wait) for batch CQEs within the min-wait bound, but no longer than
  * timeout_ms (-1: no limit). 0, -ETIME, -EINTR... or -errno. */
