@@ -81,10 +81,12 @@ void echo_close(struct echo_ctx *e, struct conn *c, enum conn_close_reason why)
 		e->on_close(e->on_close_arg, c, why);
 	/* Accounted before the close, so a peer that sees the close sees the counters. */
 	if (c->state == CONN_OFFLOADED) {
-		*c->off.prev = c->off.next;
-		if (c->off.next != NULL)
-			c->off.next->off.prev = c->off.prev;
+		*c->off.prev = c->next;
+		if (c->next != NULL)
+			c->next->off.prev = c->off.prev;
 		e->noffloaded--;
+		if (e->on_offload_close != NULL)
+			e->on_offload_close(e->offload_arg, c);
 	} else if (c->pending.buf != NULL) {
 		bufpool_put(&e->bufs, pending_release(&c->pending));
 		echo_stat(e, STAT_buffers_held, (uint64_t)-1);
@@ -231,9 +233,9 @@ void echo_offload(struct echo_ctx *e, struct conn *c)
 {
 	c->state = CONN_OFFLOADED;
 	c->off.prev = &e->offloaded;
-	c->off.next = e->offloaded;
+	c->next = e->offloaded;
 	if (e->offloaded != NULL)
-		e->offloaded->off.prev = &c->off.next;
+		e->offloaded->off.prev = &c->next;
 	e->offloaded = c;
 	e->noffloaded++;
 }
@@ -302,6 +304,8 @@ int echo_init(struct echo_ctx *e, const struct echo_setup *setup, uint64_t now)
 	e->max_spare = setup->spare_conns;
 	e->on_close = setup->on_close;
 	e->on_close_arg = setup->on_close_arg;
+	e->on_offload_close = setup->on_offload_close;
+	e->offload_arg = setup->offload_arg;
 	e->ready_tail = &e->ready;
 	e->now = now;
 	timer_init(&e->idle, setup->idle_timeout_ms);

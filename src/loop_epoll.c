@@ -45,15 +45,13 @@
 #define EP_ACCEPT_PAUSE  100  /* ms without accepting after EMFILE and kin */
 #define EP_SPARE_BUFS    64
 #define EP_SPARE_CONNS   256
-/* Offload: every offloaded connection whose counters moved at its last look is looked
- * at every sweep; a quiet one every EP_OFF_COLD sweeps, or fewer, so that a sweep
- * looks at about EP_OFF_COLD_PER_SWEEP quiet ones on average. */
+/* Offload: the offloaded connections are looked at every EP_OFF_SWEEP_MS (see
+ * ep_off_sweep), and tcp_info asked of each at least every EP_OFF_REFRESH sweeps. */
 #define EP_OFF_SWEEP_MS       1
+#define EP_OFF_REFRESH        1000
 /* tcpi_state values (include/net/tcp_states.h; not in the uapi headers). */
 #define EP_TCP_ESTABLISHED    1
 #define EP_TCP_CLOSE          7
-#define EP_OFF_COLD           8
-#define EP_OFF_COLD_PER_SWEEP 64
 
 struct ep_listener {
 	int kind;                   /* EV_LISTENER */
@@ -77,8 +75,15 @@ struct epoll_loop {
 	struct udp_sock *udps;
 	unsigned nudp;
 	struct svc_set svc;         /* TCP connections of the other services */
-	int offload_fd;             /* the SOCKHASH, -1: offload off */
-	uint64_t next_sweep;        /* ms: the next look at the offloaded connections */
+	const struct offload_maps *om; /* --offload: the kernel's maps; NULL: off */
+	uint32_t *free_slots;       /* this worker's free counter slots */
+	uint32_t nfree;
+	struct ep_slot {            /* per slot of this worker's (slot - offload_base) */
+		uint64_t cookie;        /* its socket's */
+		uint64_t rx_checked;    /* its counter when tcp_info was last asked */
+	} *slots;
+	uint32_t slot_base;
+	uint64_t next_sweep;        /* ms: the next look at the offloaded connections; 0: none */
 	uint64_t sweeps;
 };
 
@@ -114,74 +119,78 @@ static void ep_conn_closed(void *arg, const struct conn *c, enum conn_close_reas
 
 /* ---- offload (--offload=sockmap) ---- */
 
-/* Looks at an offloaded connection: counts, idle time, budget, close when drained.
- * Returns 1 when its counters moved or its FIN is in (it stays hot), else 0. */
-static int ep_off_check(struct epoll_loop *lp, struct conn *c)
+static struct ep_slot *ep_slot(struct epoll_loop *lp, const struct conn *c)
+{
+	return &lp->slots[c->oslot - lp->slot_base];
+}
+
+/* The peer's counts from tcp_info, kept in the connection log (and the counters). */
+static void ep_off_count(struct epoll_loop *lp, struct conn *c, uint64_t in, uint64_t out)
+{
+	if (in < c->log.bytes_in)
+		in = c->log.bytes_in; /* the program's counter ran ahead of tcp_info */
+	if (in == c->log.bytes_in && out <= c->log.bytes_out)
+		return;
+	stats_add2(lp->w->stats, STAT_bytes_in, c->listener, LSTAT_bytes_in, in - c->log.bytes_in);
+	if (out > c->log.bytes_out)
+		stats_add2(lp->w->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out,
+			   out - c->log.bytes_out);
+	c->log.bytes_in = in;
+	if (out > c->log.bytes_out)
+		c->log.bytes_out = out;
+	timer_touch(&lp->echo.idle, &c->idle, lp->now);
+}
+
+/* Asks tcp_info about an offloaded connection: its counts, the budget, and once the
+ * peer's FIN came, whether everything owed went out (then it closes). */
+static void ep_off_check(struct epoll_loop *lp, struct conn *c)
 {
 	struct offload_sample s = {0};
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	uint64_t banner = lp->w->banner_len, in, out;
-	int moved;
+	uint64_t banner = lp->w->banner_len;
+	int outq = 0;
 
+	ep_slot(lp, c)->rx_checked = offload_rx(lp->om, c->oslot);
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) {
 		echo_close(&lp->echo, c, conn_errno_reason(errno));
-		return 0;
+		return;
 	}
 	if (ti.tcpi_state == EP_TCP_CLOSE) { /* reset by the peer */
 		echo_close(&lp->echo, c, CLOSE_RESET);
-		return 0;
+		return;
 	}
 	if (ti.tcpi_state != EP_TCP_ESTABLISHED)
 		c->flags |= CONN_RDHUP; /* CLOSE_WAIT: the peer's FIN came */
 	s.rx = ti.tcpi_bytes_received;
 	s.acked = ti.tcpi_bytes_acked;
 	s.fin = (c->flags & CONN_RDHUP) != 0;
-	in = offload_bytes_in(&s);
-	out = offload_bytes_out(&s, banner);
-	moved = in != c->log.bytes_in || out != c->log.bytes_out;
-	if (moved) {
-		stats_add2(lp->w->stats, STAT_bytes_in, c->listener, LSTAT_bytes_in,
-			   in - c->log.bytes_in);
-		stats_add2(lp->w->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out,
-			   out - c->log.bytes_out);
-		c->log.bytes_in = in;
-		c->log.bytes_out = out;
-		timer_touch(&lp->echo.idle, &c->idle, lp->now);
-	}
+	ep_off_count(lp, c, offload_bytes_in(&s), offload_bytes_out(&s, banner));
 	if (offload_over_budget(&s, banner, lp->w->cfg->offload_budget)) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
-		log_debug("offload: peer owes %llu bytes, over the budget of %u: resetting it",
+		log_debug("offload: a peer owes %llu bytes, over the budget of %u: resetting it",
 			  (unsigned long long)offload_owed(&s, banner), lp->w->cfg->offload_budget);
 		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		echo_close(&lp->echo, c, CLOSE_OVERRUN);
-		return 0;
+		return;
 	}
 	if (!s.fin)
-		return moved;
-	{
-		int outq = 0;
-
-		if (ioctl(c->fd, SIOCOUTQ, &outq) < 0) {
-			echo_close(&lp->echo, c, conn_errno_reason(errno));
-			return 0;
-		}
-		s.outq = outq > 0 ? (uint64_t)outq : 0;
+		return;
+	if (ioctl(c->fd, SIOCOUTQ, &outq) < 0) {
+		echo_close(&lp->echo, c, conn_errno_reason(errno));
+		return;
 	}
+	s.outq = outq > 0 ? (uint64_t)outq : 0;
 	if (offload_drained(&s, banner)) {
-		/* Everything is in the send queue: the close sends it, then our FIN. */
-		stats_add2(lp->w->stats, STAT_bytes_out, c->listener, LSTAT_bytes_out,
-			   in - c->log.bytes_out);
-		c->log.bytes_out = in;
+		/* All of it is in the send queue: the close sends it, then our FIN. */
+		ep_off_count(lp, c, offload_bytes_in(&s), offload_bytes_in(&s));
 		echo_close(&lp->echo, c, CLOSE_EOF);
-		return 0;
 	}
-	return 1;
 }
 
-/* EPOLLRDHUP (FIN with data), EPOLLERR (a FIN alone: SO_ERROR EPIPE once the kernel
+/* EPOLLRDHUP (a FIN with data), EPOLLERR (a FIN alone: SO_ERROR EPIPE once the kernel
  * passed it on; or a reset), EPOLLHUP. */
 static void ep_off_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
 {
@@ -198,21 +207,23 @@ static void ep_off_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
 	}
 	if (ev & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
 		c->flags |= CONN_RDHUP;
-	if (ep_off_check(lp, c) && c->state == CONN_OFFLOADED)
-		c->flags |= CONN_HOT;
-	if (lp->next_sweep == 0)
-		lp->next_sweep = lp->now + EP_OFF_SWEEP_MS;
+	ep_off_check(lp, c);
 }
 
-/* Looks at the hot offloaded connections, and at the quiet ones now and then. */
+/*
+ * Every EP_OFF_SWEEP_MS while any connection is offloaded. Reading each socket's
+ * counter costs no system call; tcp_info is asked only of a socket that received a
+ * quarter of its budget since it was last asked (so a peer that does not read is
+ * reset before it owes 1.25 budgets plus what one sweep lets in), of one whose FIN
+ * came (until all is sent), and of each about once every EP_OFF_REFRESH sweeps (the
+ * bytes it sent back, for the counters and the idle timer).
+ */
 static void ep_off_sweep(struct epoll_loop *lp)
 {
-	unsigned long n = lp->echo.noffloaded;
-	uint64_t every = n / EP_OFF_COLD_PER_SWEEP > EP_OFF_COLD ? n / EP_OFF_COLD_PER_SWEEP
-								 : EP_OFF_COLD;
+	uint64_t budget = lp->w->cfg->offload_budget;
 	struct conn *c, *next;
 
-	if (n == 0) {
+	if (lp->echo.noffloaded == 0) {
 		lp->next_sweep = 0;
 		return;
 	}
@@ -220,16 +231,28 @@ static void ep_off_sweep(struct epoll_loop *lp)
 		return;
 	lp->sweeps++;
 	for (c = lp->echo.offloaded; c != NULL; c = next) {
-		next = c->off.next; /* c may close here, and leave the list */
-		if (!(c->flags & (CONN_HOT | CONN_RDHUP)) &&
-		    (lp->sweeps + (uint64_t)c->fd) % every != 0)
-			continue;
-		if (ep_off_check(lp, c))
-			c->flags |= CONN_HOT;
-		else if (c->state == CONN_OFFLOADED)
-			c->flags &= ~CONN_HOT;
+		uint64_t rx = offload_rx(lp->om, c->oslot);
+
+		next = c->next; /* c may close here, and leave the list */
+		if ((c->flags & CONN_RDHUP) ||
+		    offload_recheck_due(rx, ep_slot(lp, c)->rx_checked, budget) ||
+		    (lp->sweeps + c->oslot) % EP_OFF_REFRESH == 0)
+			ep_off_check(lp, c);
+		else if (rx > c->log.bytes_in)
+			ep_off_count(lp, c, rx, c->log.bytes_out);
 	}
 	lp->next_sweep = lp->now + EP_OFF_SWEEP_MS;
+}
+
+/* An offloaded connection closes: its counter slot comes back. */
+static void ep_off_closed(void *arg, struct conn *c)
+{
+	struct epoll_loop *lp = arg;
+	int rc = offload_forget(lp->om, ep_slot(lp, c)->cookie);
+
+	if (rc < 0)
+		log_debug("offload: forgetting a socket: %s", strerror(-rc));
+	lp->free_slots[lp->nfree++] = c->oslot;
 }
 
 /* Hands c to the kernel. Returns 0 when it is offloaded (or closed), -1 when the kernel
@@ -237,9 +260,17 @@ static void ep_off_sweep(struct epoll_loop *lp)
 static int ep_offload(struct epoll_loop *lp, struct conn *c)
 {
 	struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET, .data.ptr = c};
-	int rc = offload_insert(lp->offload_fd, c->fd);
+	uint64_t cookie = 0;
+	uint32_t slot;
+	int rc = -ENOSPC;
 	char b;
 
+	if (lp->nfree > 0) {
+		slot = lp->free_slots[--lp->nfree];
+		rc = offload_insert(lp->om, c->fd, slot, &cookie);
+		if (rc < 0)
+			lp->free_slots[lp->nfree++] = slot;
+	}
 	if (rc < 0) {
 		ep_stat(lp, STAT_offload_fallbacks, 1);
 		log_debug("offload: the kernel refused a socket (%s); echoing it in user space",
@@ -247,8 +278,10 @@ static int ep_offload(struct epoll_loop *lp, struct conn *c)
 		return -1;
 	}
 	echo_offload(&lp->echo, c);
+	c->oslot = slot;
+	ep_slot(lp, c)->cookie = cookie;
+	ep_slot(lp, c)->rx_checked = 0;
 	ep_stat(lp, STAT_offloaded, 1);
-	c->flags |= CONN_HOT;
 	if (lp->next_sweep == 0)
 		lp->next_sweep = lp->now + EP_OFF_SWEEP_MS;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
@@ -258,6 +291,26 @@ static int ep_offload(struct epoll_loop *lp, struct conn *c)
 	/* Bytes that came before the insert wait in the receive queue until something wakes
 	 * the socket: a peek does, and takes nothing. */
 	(void)recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return 0;
+}
+
+/* The worker's share of the counter slots, all free. */
+static int ep_off_setup(struct epoll_loop *lp, struct echo_setup *echo)
+{
+	struct worker *w = lp->w;
+
+	if (!w->offload || w->offload_count == 0)
+		return 0;
+	lp->free_slots = calloc(w->offload_count, sizeof(*lp->free_slots));
+	lp->slots = calloc(w->offload_count, sizeof(*lp->slots));
+	if (lp->free_slots == NULL || lp->slots == NULL)
+		return -ENOMEM;
+	lp->slot_base = w->offload_base;
+	for (uint32_t i = w->offload_count; i > 0; i--)
+		lp->free_slots[lp->nfree++] = w->offload_base + i - 1;
+	lp->om = w->offload_maps;
+	echo->on_offload_close = ep_off_closed;
+	echo->offload_arg = lp;
 	return 0;
 }
 
@@ -277,7 +330,7 @@ static void ep_admit(struct epoll_loop *lp, int fd, unsigned li, const struct so
 	c->listener = (uint16_t)stats_lrow(li);
 	if (lp->connlog)
 		worker_conn_open(lp->w, &c->log, (const struct sockaddr *)ss, li);
-	if (lp->offload_fd >= 0 && ep_offload(lp, c) == 0)
+	if (lp->om != NULL && ep_offload(lp, c) == 0)
 		return;
 	ev.data.ptr = c;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -555,9 +608,10 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 	}
 	lp->epfd = -1;
 	lp->w = w;
-	lp->offload_fd = w->offload ? w->offload_fd : -1;
 	lp->sig_kind = EV_SIGNAL;
 	lp->now = timer_now_ms();
+	if (ep_off_setup(lp, &echo) < 0)
+		return -ENOMEM;
 	if (echo_init(&lp->echo, &echo, lp->now) < 0)
 		return -ENOMEM;
 	lp->listeners = calloc(w->nlisten, sizeof(*lp->listeners));
@@ -589,6 +643,8 @@ static void ep_teardown(struct epoll_loop *lp)
 	svc_fini(&lp->svc);
 	free(lp->udps);
 	free(lp->listeners);
+	free(lp->free_slots);
+	free(lp->slots);
 	if (lp->epfd >= 0)
 		close(lp->epfd);
 }

@@ -9,16 +9,28 @@ int offload_built(void)
 	return 0;
 }
 
-int offload_load(unsigned max_entries, char *why, size_t whylen)
+int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, char *why,
+		 size_t whylen)
 {
-	(void)max_entries;
+	(void)m;
+	(void)max_socks;
+	(void)nslots;
 	snprintf(why, whylen, "this echod was built without BPF support");
 	return -ENOSYS;
 }
 
-int offload_insert(int map_fd, int fd)
+int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint64_t *cookie)
 {
-	(void)map_fd;
+	(void)m;
 	(void)fd;
+	(void)slot;
+	(void)cookie;
+	return -ENOSYS;
+}
+
+int offload_forget(const struct offload_maps *m, uint64_t cookie)
+{
+	(void)m;
+	(void)cookie;
 	return -ENOSYS;
 }

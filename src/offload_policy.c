@@ -27,3 +27,8 @@ int offload_over_budget(const struct offload_sample *s, uint64_t banner_len, uin
 {
 	return offload_owed(s, banner_len) > budget;
 }
+
+int offload_recheck_due(uint64_t rx, uint64_t rx_checked, uint64_t budget)
+{
+	return rx - rx_checked >= budget / 4;
+}

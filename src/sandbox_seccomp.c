@@ -142,15 +142,19 @@ static int allow_tgkill_self(scmp_filter_ctx ctx, char *why, size_t whylen)
 	return rc;
 }
 
-/* bpf(BPF_MAP_UPDATE_ELEM, ...) and ioctl(fd, SIOCOUTQ, ...), nothing else of either:
- * a worker cannot load a program, make a map or read one. */
+/* bpf(BPF_MAP_UPDATE_ELEM or BPF_MAP_DELETE_ELEM, ...) and ioctl(fd, SIOCOUTQ, ...),
+ * nothing else of either: a worker cannot load a program, make a map or read one. */
 static int allow_offload_calls(scmp_filter_ctx ctx, char *why, size_t whylen)
 {
 	struct scmp_arg_cmp update = {
 		.arg = 0, .op = SCMP_CMP_EQ, .datum_a = BPF_MAP_UPDATE_ELEM, .datum_b = 0};
 	struct scmp_arg_cmp outq = {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = SIOCOUTQ, .datum_b = 0};
+	struct scmp_arg_cmp del = {
+		.arg = 0, .op = SCMP_CMP_EQ, .datum_a = BPF_MAP_DELETE_ELEM, .datum_b = 0};
 	int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1, update);
 
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1, del);
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, outq);
 	if (rc < 0)

@@ -63,7 +63,9 @@ struct supervisor {
 	int argc;
 	char **argv;
 	enum backend_kind backend;
-	int offload_fd;           /* --offload: the SOCKHASH the workers insert into; -1: off */
+	int offload;              /* --offload: on, with these maps the workers insert into */
+	struct offload_maps offload_maps;
+	uint32_t offload_per_proc; /* counter slots per worker table entry */
 	struct listener_set ls;
 	struct stats_shared *sh;
 	uint64_t (*retired)[STAT_COUNT]; /* per listener slot: counters of dead workers */
@@ -92,24 +94,33 @@ struct supervisor {
 };
 
 /* The SOCKHASH's room: every connection --max-conns allows, else this many (a full map
- * only means more connections echoed in user space, counted as offload_fallbacks). */
+ * only means more connections echoed in user space, counted as offload_fallbacks).
+ * Each worker table entry gets its own range of counter slots: a worker's share of the
+ * sockets, at least SV_OFFLOAD_MIN_SHARE. */
 #define SV_OFFLOAD_ENTRIES     65536u
 #define SV_OFFLOAD_ENTRIES_MAX (1u << 24)
+#define SV_OFFLOAD_MIN_SHARE   1024u
+#define SV_OFFLOAD_SLOTS_MAX   (1u << 22)
 
 /*
  * --offload: loads the BPF program and makes the map now, while the supervisor still
  * has its privileges; the workers inherit the map and only insert sockets into it.
- * Returns the map's descriptor, or -1 when offload is off (logged once when it was
- * asked for with auto); --offload=sockmap that cannot be had is exit 71.
+ * Returns 0, or -1 when offload is off (logged once when it was asked for with auto);
+ * --offload=sockmap that cannot be had is exit 71.
  */
-static int resolve_offload(const struct config *cfg)
+static int resolve_offload(struct supervisor *sv, const struct config *cfg, unsigned nprocs)
 {
 	char why[256] = "";
 	unsigned entries = cfg->max_conns == 0 ? SV_OFFLOAD_ENTRIES
 			   : cfg->max_conns > SV_OFFLOAD_ENTRIES_MAX ? SV_OFFLOAD_ENTRIES_MAX
 								    : cfg->max_conns;
-	int fd;
+	unsigned share = (entries + cfg->workers - 1) / cfg->workers;
+	int rc;
 
+	if (share < SV_OFFLOAD_MIN_SHARE)
+		share = SV_OFFLOAD_MIN_SHARE;
+	if ((unsigned long long)share * nprocs > SV_OFFLOAD_SLOTS_MAX)
+		share = SV_OFFLOAD_SLOTS_MAX / nprocs;
 	if (cfg->offload == OFFLOAD_OFF)
 		return -1;
 	if (cfg->backend == BACKEND_IO_URING) { /* offload = auto: sockmap is a usage error */
@@ -117,9 +128,11 @@ static int resolve_offload(const struct config *cfg)
 					"backend and -b io_uring was asked for); echoing in user space");
 		return -1;
 	}
-	fd = offload_load(entries, why, sizeof(why));
-	if (fd >= 0)
-		return fd;
+	rc = offload_load(&sv->offload_maps, entries, share * nprocs, why, sizeof(why));
+	if (rc == 0) {
+		sv->offload_per_proc = share;
+		return 0;
+	}
 	if (cfg->offload == OFFLOAD_SOCKMAP)
 		fatalx(EXIT_OSERR, "--offload=sockmap: %s", why);
 	log_msg(LOG_LVL_NOTICE, "offload: sockmap unavailable (%s); echoing in user space", why);
@@ -199,8 +212,10 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 		w.banner = sv->banner;
 		w.banner_len = strlen(sv->banner);
 	}
-	w.offload = sv->offload_fd >= 0;
-	w.offload_fd = sv->offload_fd;
+	w.offload = sv->offload;
+	w.offload_maps = &sv->offload_maps;
+	w.offload_base = idx * sv->offload_per_proc;
+	w.offload_count = sv->offload_per_proc;
 	_exit(worker_main(&w));
 }
 
@@ -898,7 +913,7 @@ static void sv_open(struct supervisor *sv)
 		enum listen_service svc = sv->ls.v[i].spec.service;
 
 		/* echo, the default, is not named: the line stays what it always was */
-		int offloaded = sv->offload_fd >= 0 && svc == SERVICE_ECHO &&
+		int offloaded = sv->offload && svc == SERVICE_ECHO &&
 				sv->ls.v[i].spec.proto == LISTEN_TCP;
 
 		log_msg(LOG_LVL_NOTICE, "listening on %s%s%s%s workers=%u backend=%s%s%s",
@@ -947,8 +962,8 @@ static void sv_init(struct supervisor *sv, const struct config *cfg, int argc, c
 		sv->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	if (nofile < 0)
 		log_warnx("cannot raise the descriptor limit: %s", strerror((int)-nofile));
-	sv->offload_fd = resolve_offload(cfg);
-	sv->backend = resolve_backend(cfg, sv->offload_fd >= 0);
+	sv->offload = resolve_offload(sv, cfg, 3 * cfg->workers + 1) == 0;
+	sv->backend = resolve_backend(cfg, sv->offload);
 	sv_set_banner(sv);
 	/* Room for a full set of workers, a set draining after a reload and one more. */
 	sv->nprocs = 3 * cfg->workers + 1;

@@ -91,7 +91,6 @@ size_t conn_log_totals(const struct conn_log *l, uint64_t now, char *out, size_t
 #define CONN_WRITABLE 0x2
 #define CONN_RDHUP    0x4  /* the peer's FIN is queued: read on to EOF */
 #define CONN_READY    0x8  /* on the ready list: read budget ran out */
-#define CONN_HOT      0x10 /* offloaded: its counters moved at its last look */
 
 struct conn {
 	int kind;                  /* first: tells a conn from a listener in event data */
@@ -102,12 +101,14 @@ struct conn {
 	struct timer_node idle;
 	union {
 		struct pending pending;    /* echoed in user space */
-		struct {                   /* CONN_OFFLOADED: the echo_ctx's offloaded list */
-			struct conn *next, **prev;
+		struct {                   /* CONN_OFFLOADED: on the echo_ctx's offloaded
+					    * list, through next and this */
+			struct conn **prev;
 		} off;
 	};
 	struct limits_ticket ticket;
-	struct conn *next;         /* ready list, or the batch's closed list */
+	uint32_t oslot;            /* CONN_OFFLOADED: its counter slot (in what was padding) */
+	struct conn *next;         /* ready list, the batch's closed list, or offloaded list */
 	struct conn_log log;
 };
 

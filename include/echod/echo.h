@@ -52,6 +52,9 @@ struct echo_setup {
 	/* Told of each close before the descriptor goes (the -v connection log); NULL: none. */
 	void (*on_close)(void *arg, const struct conn *c, enum conn_close_reason why);
 	void *on_close_arg;
+	/* Told when an offloaded connection closes, before the descriptor goes. */
+	void (*on_offload_close)(void *arg, struct conn *c);
+	void *offload_arg;
 };
 
 /* The echo path of one worker. */
@@ -68,11 +71,13 @@ struct echo_ctx {
 	struct conn *spare;           /* freed structs for reuse */
 	unsigned nspare, max_spare;
 	unsigned long nconns;         /* open connections */
-	struct conn *offloaded;       /* CONN_OFFLOADED ones, linked through c->off */
+	struct conn *offloaded;       /* CONN_OFFLOADED ones, through next and off.prev */
 	unsigned long noffloaded;
 	uint64_t now;                 /* ms, monotonic; the loop sets it every turn */
 	void (*on_close)(void *arg, const struct conn *c, enum conn_close_reason why);
 	void *on_close_arg;
+	void (*on_offload_close)(void *arg, struct conn *c);
+	void *offload_arg;
 };
 
 /* Returns 0 or -ENOMEM. now is the current time (ms). */

@@ -22,16 +22,33 @@
 extern "C" {
 #endif
 
+/* What offload_load made; the workers inherit it all across fork. */
+struct offload_maps {
+	int socks_fd;                 /* SOCKHASH: cookie -> socket */
+	int slots_fd;                 /* HASH: cookie -> counter slot */
+	uint64_t *rx;                 /* echo_rx, mapped: bytes received, per slot */
+	unsigned nslots;
+};
+
 /* 1 when this echod was built with the BPF offload (echod -V: "offload: sockmap"). */
 int offload_built(void);
-/* Loads the program, creates the map (room for max_entries sockets) and attaches the
- * program to it. Returns the map's descriptor, or -errno with the reason in why
- * (e.g. "bpf: Operation not permitted (needs CAP_BPF and CAP_NET_ADMIN)"). */
-int offload_load(unsigned max_entries, char *why, size_t whylen);
-/* Puts the established socket fd into the map under its cookie: from now on the kernel
- * echoes it. Returns 0 or -errno (-EOPNOTSUPP: its FIN came already; -ENOSPC/-E2BIG:
- * the map is full). */
-int offload_insert(int map_fd, int fd);
+/* Loads the program, creates the maps (room for max_socks sockets, nslots counters)
+ * and attaches the program to the SOCKHASH. Returns 0, or -errno with the reason in
+ * why (e.g. "bpf: Operation not permitted (needs CAP_BPF and CAP_NET_ADMIN)"). */
+int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, char *why,
+		 size_t whylen);
+/* Gives the established socket fd counter `slot` (zeroed here), then puts it into the
+ * SOCKHASH: from now on the kernel echoes it. Returns 0 with its cookie, or -errno
+ * (-EOPNOTSUPP: its FIN came already; -ENOSPC/-E2BIG: a map is full). */
+int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint64_t *cookie);
+/* Takes the cookie's counter slot back (the socket leaves the SOCKHASH when it
+ * closes). Returns 0 or -errno. */
+int offload_forget(const struct offload_maps *m, uint64_t cookie);
+/* Bytes the program passed on for slot so far. */
+static inline uint64_t offload_rx(const struct offload_maps *m, uint32_t slot)
+{
+	return __atomic_load_n(&m->rx[slot], __ATOMIC_RELAXED);
+}
 
 /*
  * The arithmetic on tcp_info's byte counters (offload_policy.c, pure). rx is
@@ -58,6 +75,11 @@ uint64_t offload_owed(const struct offload_sample *s, uint64_t banner_len);
 int offload_drained(const struct offload_sample *s, uint64_t banner_len);
 /* 1 when the peer owes more than budget bytes: it is reset. */
 int offload_over_budget(const struct offload_sample *s, uint64_t banner_len, uint64_t budget);
+/* 1 when a socket whose counter reads rx, and read rx_checked when tcp_info was last
+ * asked, must be asked again: it received a quarter of the budget since. Between two
+ * asks a peer can add at most that (plus what one sweep lets through), so it is reset
+ * before it owes 1.25 budgets and the sweep's share. */
+int offload_recheck_due(uint64_t rx, uint64_t rx_checked, uint64_t budget);
 
 #ifdef __cplusplus
 }

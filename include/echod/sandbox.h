@@ -24,7 +24,8 @@ extern "C" {
 /* 1 when this build can filter system calls. */
 int sandbox_available(void);
 /* The filter sandbox_enter loads will also allow what an offloading worker calls:
- * bpf(BPF_MAP_UPDATE_ELEM) and ioctl(SIOCOUTQ), each with only that argument. */
+ * bpf(BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM) and ioctl(SIOCOUTQ), with only those
+ * arguments. */
 void sandbox_allow_offload(void);
 /* Installs the SIGSYS handler (it records a forbidden call in slot, which may be
  * NULL), then loads the filter for backend. Returns 0, or -errno with the reason in

@@ -14,6 +14,7 @@
 #include "echod/config.h"
 #include "echod/conn.h"
 #include "echod/limits.h"
+#include "echod/offload.h"
 #include "echod/stats.h"
 
 #ifdef __cplusplus
@@ -51,7 +52,8 @@ struct worker {
 	const char *banner;          /* "TEXT\r\n", or NULL */
 	size_t banner_len;
 	int offload;                 /* --offload active: echo connections go to the kernel */
-	int offload_fd;              /* then: the supervisor's SOCKHASH */
+	const struct offload_maps *offload_maps; /* then: the supervisor's maps */
+	uint32_t offload_base, offload_count; /* this worker's counter slots in them */
 };
 
 /* Runs in the child after fork; returns the process's exit status. */
