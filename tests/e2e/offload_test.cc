@@ -21,6 +21,7 @@
 #include "checks.h"
 #include "diag.h"
 #include "fixture.h"
+#include "http.h"
 #include "udp.h"
 
 namespace e2e
@@ -335,6 +336,34 @@ TEST_P(OffloadTest, BytesAreCountedAndLoggedFromTcpInfo)
 	EXPECT_EQ(c["bytes_in"], 300000u) << d->Log();
 	EXPECT_EQ(c["bytes_out"], 300000u) << d->Log();
 	EXPECT_EQ(c["offloaded"], 1u) << d->Log();
+}
+
+TEST_P(OffloadTest, MetricsCountOffloadedConnectionsAndTheirBytes)
+{
+	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"}, 1);
+	ASSERT_NE(d, nullptr);
+	int mport = MetricsPort(*d, kTimeoutMs);
+	ASSERT_GT(mport, 0) << d->Log();
+	ASSERT_EQ(SendShutReadToEof(d->port(), RandomBytes(5000, 1)), "");
+	std::string body, error;
+	auto has = [&](const std::string &line) { // one worker: worker="0"
+		std::string sample = line.substr(0, line.find(' ')) + "{worker=\"0\"}" +
+				     line.substr(line.find(' '));
+		return body.find("\n" + sample + "\n") != std::string::npos;
+	};
+	EXPECT_TRUE(WaitUntil(
+	    [&] {
+		    body = HttpSplit(HttpGet(mport, "/metrics", kTimeoutMs, &error)).body;
+		    return has("echod_closed_eof_total 1");
+	    },
+	    kTimeoutMs, 50))
+	    << error << body;
+	EXPECT_TRUE(has("echod_offloaded_total 1") ||
+		    has("echod_offload_fallbacks_total 1")) // a FIN before the accept
+	    << body;
+	EXPECT_TRUE(has("echod_offload_overruns_total 0")) << body;
+	EXPECT_TRUE(has("echod_bytes_in_total 5000")) << body;
+	EXPECT_TRUE(has("echod_bytes_out_total 5000")) << body;
 }
 
 // ---- no backpressure: a peer that does not read is reset over the budget ----
