@@ -77,9 +77,7 @@ void echo_close(struct echo_ctx *e, struct conn *c, enum conn_close_reason why)
 {
 	if (c->state == CONN_CLOSED)
 		return;
-	if (e->on_close != NULL)
-		e->on_close(e->on_close_arg, c, why);
-	/* Accounted before the close, so a peer that sees the close sees the counters. */
+	/* First, so that the log line below has the kernel's last counts. */
 	if (c->state == CONN_OFFLOADED) {
 		*c->off.prev = c->next;
 		if (c->next != NULL)
@@ -87,7 +85,11 @@ void echo_close(struct echo_ctx *e, struct conn *c, enum conn_close_reason why)
 		e->noffloaded--;
 		if (e->on_offload_close != NULL)
 			e->on_offload_close(e->offload_arg, c);
-	} else if (c->pending.buf != NULL) {
+	}
+	if (e->on_close != NULL)
+		e->on_close(e->on_close_arg, c, why);
+	/* Accounted before the close, so a peer that sees the close sees the counters. */
+	if (c->state != CONN_OFFLOADED && c->pending.buf != NULL) {
 		bufpool_put(&e->bufs, pending_release(&c->pending));
 		echo_stat(e, STAT_buffers_held, (uint64_t)-1);
 	}

@@ -48,10 +48,12 @@
 /* Offload: the offloaded connections are looked at every EP_OFF_SWEEP_MS (see
  * ep_off_sweep), and tcp_info asked of each at least every EP_OFF_REFRESH sweeps. */
 #define EP_OFF_SWEEP_MS       1
-#define EP_OFF_REFRESH        1000
+#define EP_OFF_IDLE_MS        10
+#define EP_OFF_REFRESH        100
 /* tcpi_state values (include/net/tcp_states.h; not in the uapi headers). */
 #define EP_TCP_ESTABLISHED    1
 #define EP_TCP_CLOSE          7
+#define EP_TCP_CLOSE_WAIT     8
 
 struct ep_listener {
 	int kind;                   /* EV_LISTENER */
@@ -80,9 +82,11 @@ struct epoll_loop {
 	uint32_t nfree;
 	struct ep_slot {            /* per slot of this worker's (slot - offload_base) */
 		uint64_t cookie;        /* its socket's */
-		uint64_t rx_checked;    /* its counter when tcp_info was last asked */
+		struct conn *c;         /* NULL: free */
 	} *slots;
 	uint32_t slot_base;
+	int ring_kind;              /* EV_OFFLOAD: the ring's event data */
+	struct offload_ring *ring;  /* the program's wake-ups: slots to look at now */
 	uint64_t next_sweep;        /* ms: the next look at the offloaded connections; 0: none */
 	uint64_t sweeps;
 };
@@ -151,7 +155,8 @@ static void ep_off_check(struct epoll_loop *lp, struct conn *c)
 	uint64_t banner = lp->w->banner_len;
 	int outq = 0;
 
-	ep_slot(lp, c)->rx_checked = offload_rx(lp->om, c->oslot);
+	uint64_t rx = offload_rx(lp->om, c->oslot);
+
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) {
 		echo_close(&lp->echo, c, conn_errno_reason(errno));
@@ -161,12 +166,13 @@ static void ep_off_check(struct epoll_loop *lp, struct conn *c)
 		echo_close(&lp->echo, c, CLOSE_RESET);
 		return;
 	}
-	if (ti.tcpi_state != EP_TCP_ESTABLISHED)
-		c->flags |= CONN_RDHUP; /* CLOSE_WAIT: the peer's FIN came */
+	if (ti.tcpi_state == EP_TCP_CLOSE_WAIT)
+		c->flags |= CONN_RDHUP; /* the peer's FIN came */
 	s.rx = ti.tcpi_bytes_received;
 	s.acked = ti.tcpi_bytes_acked;
 	s.fin = (c->flags & CONN_RDHUP) != 0;
 	ep_off_count(lp, c, offload_bytes_in(&s), offload_bytes_out(&s, banner));
+	offload_set_mark(lp->om, c->oslot, offload_next_mark(rx, lp->w->cfg->offload_budget));
 	if (offload_over_budget(&s, banner, lp->w->cfg->offload_budget)) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
@@ -211,17 +217,18 @@ static void ep_off_event(struct epoll_loop *lp, struct conn *c, uint32_t ev)
 }
 
 /*
- * Every EP_OFF_SWEEP_MS while any connection is offloaded. Reading each socket's
- * counter costs no system call; tcp_info is asked only of a socket that received a
- * quarter of its budget since it was last asked (so a peer that does not read is
- * reset before it owes 1.25 budgets plus what one sweep lets in), of one whose FIN
- * came (until all is sent), and of each about once every EP_OFF_REFRESH sweeps (the
- * bytes it sent back, for the counters and the idle timer).
+ * While any connection is offloaded: every EP_OFF_SWEEP_MS while one of them is busy
+ * (bytes came in, or its FIN did and it is draining), else every EP_OFF_IDLE_MS.
+ * Reading each socket's counter costs no system call; tcp_info is asked of a socket
+ * whose FIN came (until all is sent), of one past its mark whose wake-up was missed
+ * (a full ring), and of each once every EP_OFF_REFRESH sweeps (the bytes it sent back,
+ * for the counters and the idle timer). The budget is the wake-ups' business
+ * (ep_off_wake): they come the moment a socket reaches its mark.
  */
 static void ep_off_sweep(struct epoll_loop *lp)
 {
-	uint64_t budget = lp->w->cfg->offload_budget;
 	struct conn *c, *next;
+	int busy = 0;
 
 	if (lp->echo.noffloaded == 0) {
 		lp->next_sweep = 0;
@@ -235,23 +242,51 @@ static void ep_off_sweep(struct epoll_loop *lp)
 
 		next = c->next; /* c may close here, and leave the list */
 		if ((c->flags & CONN_RDHUP) ||
-		    offload_recheck_due(rx, ep_slot(lp, c)->rx_checked, budget) ||
-		    (lp->sweeps + c->oslot) % EP_OFF_REFRESH == 0)
+		    offload_recheck_due(rx, offload_mark(lp->om, c->oslot)) ||
+		    (lp->sweeps + c->oslot) % EP_OFF_REFRESH == 0) {
+			busy = 1;
 			ep_off_check(lp, c);
-		else if (rx > c->log.bytes_in)
+		} else if (rx > c->log.bytes_in) {
+			busy = 1;
 			ep_off_count(lp, c, rx, c->log.bytes_out);
+		}
 	}
-	lp->next_sweep = lp->now + EP_OFF_SWEEP_MS;
+	lp->next_sweep = lp->now + (busy ? EP_OFF_SWEEP_MS : EP_OFF_IDLE_MS);
 }
 
-/* An offloaded connection closes: its counter slot comes back. */
+/* The program says: slot's counter reached its mark. */
+static void ep_off_wake(void *arg, uint32_t slot)
+{
+	struct epoll_loop *lp = arg;
+	struct conn *c;
+
+	if (slot - lp->slot_base >= lp->w->offload_count)
+		return;
+	c = lp->slots[slot - lp->slot_base].c;
+	if (c != NULL && c->state == CONN_OFFLOADED)
+		ep_off_check(lp, c);
+}
+
+/* An offloaded connection closes: its last counts, and its counter slot comes back. */
 static void ep_off_closed(void *arg, struct conn *c)
 {
 	struct epoll_loop *lp = arg;
-	int rc = offload_forget(lp->om, ep_slot(lp, c)->cookie);
+	struct offload_sample s = {0};
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int rc;
 
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+		s.rx = ti.tcpi_bytes_received;
+		s.acked = ti.tcpi_bytes_acked;
+		s.fin = (c->flags & CONN_RDHUP) != 0 || ti.tcpi_state == EP_TCP_CLOSE_WAIT;
+		ep_off_count(lp, c, offload_bytes_in(&s), offload_bytes_out(&s, lp->w->banner_len));
+	}
+	rc = offload_forget(lp->om, ep_slot(lp, c)->cookie);
 	if (rc < 0)
 		log_debug("offload: forgetting a socket: %s", strerror(-rc));
+	ep_slot(lp, c)->c = NULL;
 	lp->free_slots[lp->nfree++] = c->oslot;
 }
 
@@ -267,7 +302,8 @@ static int ep_offload(struct epoll_loop *lp, struct conn *c)
 
 	if (lp->nfree > 0) {
 		slot = lp->free_slots[--lp->nfree];
-		rc = offload_insert(lp->om, c->fd, slot, &cookie);
+		rc = offload_insert(lp->om, c->fd, slot, lp->w->offload_ring,
+				    offload_next_mark(0, lp->w->cfg->offload_budget), &cookie);
 		if (rc < 0)
 			lp->free_slots[lp->nfree++] = slot;
 	}
@@ -280,7 +316,7 @@ static int ep_offload(struct epoll_loop *lp, struct conn *c)
 	echo_offload(&lp->echo, c);
 	c->oslot = slot;
 	ep_slot(lp, c)->cookie = cookie;
-	ep_slot(lp, c)->rx_checked = 0;
+	ep_slot(lp, c)->c = c;
 	ep_stat(lp, STAT_offloaded, 1);
 	if (lp->next_sweep == 0)
 		lp->next_sweep = lp->now + EP_OFF_SWEEP_MS;
@@ -309,6 +345,10 @@ static int ep_off_setup(struct epoll_loop *lp, struct echo_setup *echo)
 	for (uint32_t i = w->offload_count; i > 0; i--)
 		lp->free_slots[lp->nfree++] = w->offload_base + i - 1;
 	lp->om = w->offload_maps;
+	lp->ring_kind = EV_OFFLOAD;
+	lp->ring = offload_ring_open(lp->om, w->offload_ring, ep_off_wake, lp);
+	if (lp->ring == NULL)
+		return -ENOMEM;
 	echo->on_offload_close = ep_off_closed;
 	echo->offload_arg = lp;
 	return 0;
@@ -534,6 +574,9 @@ static void ep_dispatch(struct epoll_loop *lp, struct epoll_event *ev)
 	case EV_UDP: /* level-triggered: a budget left unfinished is reported again */
 		udp_serve(&lp->udp, ev->data.ptr, lp->now);
 		break;
+	case EV_OFFLOAD:
+		offload_ring_consume(lp->ring);
+		break;
 	case EV_SVC:
 		svc_event(&lp->svc, ev->data.ptr,
 			  ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR),
@@ -631,6 +674,13 @@ static int ep_setup(struct epoll_loop *lp, struct worker *w)
 		return -errno;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) < 0)
 		return -errno;
+	if (lp->ring != NULL) {
+		struct epoll_event rev = {.events = EPOLLIN, .data.ptr = &lp->ring_kind};
+
+		if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, offload_ring_fd(lp->om, w->offload_ring),
+			      &rev) < 0)
+			return -errno;
+	}
 	ep_listeners_arm(lp, 1);
 	return ep_udp_setup(lp);
 }
@@ -645,6 +695,7 @@ static void ep_teardown(struct epoll_loop *lp)
 	free(lp->listeners);
 	free(lp->free_slots);
 	free(lp->slots);
+	offload_ring_close(lp->ring);
 	if (lp->epfd >= 0)
 		close(lp->epfd);
 }

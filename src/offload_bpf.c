@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -50,15 +51,40 @@ static int offload_fail(int err, const char *what, char *why, size_t whylen)
 	return -err;
 }
 
-int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, char *why,
-		 size_t whylen)
+/* A shared, writable mapping of an mmapable array of n uint64_t. */
+static uint64_t *map_array(int fd, unsigned n)
+{
+	size_t len = ((size_t)n * sizeof(uint64_t) + 4095) & ~(size_t)4095;
+	void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return mem == MAP_FAILED ? NULL : mem;
+}
+
+/* One ring buffer per worker table entry, in the program's echo_wake. */
+static int make_rings(struct offload_maps *m, int outer_fd, unsigned nrings, char *why,
+		      size_t whylen)
+{
+	m->rings = calloc(nrings, sizeof(*m->rings));
+	if (m->rings == NULL)
+		return offload_fail(ENOMEM, "ring buffers", why, whylen);
+	for (unsigned i = 0; i < nrings; i++) {
+		int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "echo_ring", 0, 0, 65536, NULL);
+
+		if (fd < 0 || bpf_map_update_elem(outer_fd, &i, &fd, BPF_ANY) < 0)
+			return offload_fail(errno, "ring buffer", why, whylen);
+		m->rings[i] = fd;
+		m->nrings = i + 1;
+	}
+	return 0;
+}
+
+int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, unsigned nrings,
+		 char *why, size_t whylen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "echo_sockmap");
 	struct bpf_object *obj;
 	struct bpf_program *prog;
-	struct bpf_map *map, *slots, *rx;
-	size_t rx_len;
-	void *mem;
+	struct bpf_map *map, *slots, *rx, *mark, *wake;
 	int err, map_fd;
 
 	libbpf_set_print(offload_libbpf_print);
@@ -69,7 +95,10 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, ch
 	map = bpf_object__find_map_by_name(obj, "echo_socks");
 	slots = bpf_object__find_map_by_name(obj, "echo_slots");
 	rx = bpf_object__find_map_by_name(obj, "echo_rx");
-	if (prog == NULL || map == NULL || slots == NULL || rx == NULL) {
+	mark = bpf_object__find_map_by_name(obj, "echo_mark");
+	wake = bpf_object__find_map_by_name(obj, "echo_wake");
+	if (prog == NULL || map == NULL || slots == NULL || rx == NULL || mark == NULL ||
+	    wake == NULL) {
 		bpf_object__close(obj);
 		return offload_fail(ENOENT, "bpf object", why, whylen);
 	}
@@ -79,6 +108,8 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, ch
 	bpf_map__set_max_entries(map, max_socks);
 	bpf_map__set_max_entries(slots, max_socks);
 	bpf_map__set_max_entries(rx, nslots);
+	bpf_map__set_max_entries(mark, nslots);
+	bpf_map__set_max_entries(wake, nrings);
 	err = bpf_object__load(obj);
 	if (err < 0) {
 		bpf_object__close(obj);
@@ -90,25 +121,32 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, ch
 		bpf_object__close(obj);
 		return offload_fail(err, "bpf attach (sk_skb stream verdict)", why, whylen);
 	}
-	/* The counters, shared with the program and, across fork, with every worker. */
-	rx_len = ((size_t)nslots * sizeof(uint64_t) + 4095) & ~(size_t)4095;
-	mem = mmap(NULL, rx_len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(rx), 0);
-	if (mem == MAP_FAILED) {
+	/* The counters and marks, shared with the program and, across fork, with every
+	 * worker. */
+	m->rx = map_array(bpf_map__fd(rx), nslots);
+	m->mark = map_array(bpf_map__fd(mark), nslots);
+	if (m->rx == NULL || m->mark == NULL) {
 		err = errno;
 		bpf_object__close(obj);
-		return offload_fail(err, "mmap(echo_rx)", why, whylen);
+		return offload_fail(err, "mmap(echo_rx, echo_mark)", why, whylen);
+	}
+	err = make_rings(m, bpf_map__fd(wake), nrings, why, whylen);
+	if (err < 0) {
+		bpf_object__close(obj);
+		return err;
 	}
 	/* The object stays loaded for the life of the process (the workers inherit the
 	 * maps' descriptors; the program is held by its attachment to the map). */
 	m->socks_fd = map_fd;
 	m->slots_fd = bpf_map__fd(slots);
-	m->rx = mem;
 	m->nslots = nslots;
 	return 0;
 }
 
-int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint64_t *cookie)
+int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint32_t ring,
+		   uint64_t mark, uint64_t *cookie)
 {
+	uint32_t where[2] = {slot, ring}; /* struct echo_slot */
 	uint64_t value = (uint64_t)fd;
 	socklen_t len = sizeof(*cookie);
 	int err;
@@ -116,7 +154,8 @@ int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint64_t
 	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) < 0)
 		return -errno;
 	__atomic_store_n(&m->rx[slot], 0, __ATOMIC_RELAXED);
-	if (bpf_map_update_elem(m->slots_fd, cookie, &slot, BPF_ANY) < 0)
+	offload_set_mark(m, slot, mark);
+	if (bpf_map_update_elem(m->slots_fd, cookie, where, BPF_ANY) < 0)
 		return -errno;
 	if (bpf_map_update_elem(m->socks_fd, cookie, &value, BPF_NOEXIST) < 0) {
 		err = errno;
@@ -129,4 +168,57 @@ int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint64_t
 int offload_forget(const struct offload_maps *m, uint64_t cookie)
 {
 	return bpf_map_delete_elem(m->slots_fd, &cookie) < 0 ? -errno : 0;
+}
+
+struct offload_ring {
+	struct ring_buffer *rb;
+	void (*fn)(void *arg, uint32_t slot);
+	void *arg;
+};
+
+static int ring_record(void *ctx, void *data, size_t size)
+{
+	struct offload_ring *r = ctx;
+	uint32_t slot;
+
+	if (size >= sizeof(slot)) {
+		memcpy(&slot, data, sizeof(slot));
+		r->fn(r->arg, slot);
+	}
+	return 0;
+}
+
+struct offload_ring *offload_ring_open(const struct offload_maps *m, unsigned ring,
+				       void (*fn)(void *arg, uint32_t slot), void *arg)
+{
+	struct offload_ring *r;
+
+	if (ring >= m->nrings || (r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->fn = fn;
+	r->arg = arg;
+	r->rb = ring_buffer__new(m->rings[ring], ring_record, r, NULL);
+	if (r->rb == NULL) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+int offload_ring_fd(const struct offload_maps *m, unsigned ring)
+{
+	return ring < m->nrings ? m->rings[ring] : -1;
+}
+
+void offload_ring_consume(struct offload_ring *r)
+{
+	(void)ring_buffer__consume(r->rb);
+}
+
+void offload_ring_close(struct offload_ring *r)
+{
+	if (r == NULL)
+		return;
+	ring_buffer__free(r->rb);
+	free(r);
 }

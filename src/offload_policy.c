@@ -28,7 +28,14 @@ int offload_over_budget(const struct offload_sample *s, uint64_t banner_len, uin
 	return offload_owed(s, banner_len) > budget;
 }
 
-int offload_recheck_due(uint64_t rx, uint64_t rx_checked, uint64_t budget)
+uint64_t offload_next_mark(uint64_t rx, uint64_t budget)
 {
-	return rx - rx_checked >= budget / 4;
+	uint64_t step = budget / 4 > 0 ? budget / 4 : 1;
+
+	return rx > UINT64_MAX - 1 - step ? UINT64_MAX - 1 : rx + step;
+}
+
+int offload_recheck_due(uint64_t rx, uint64_t mark)
+{
+	return mark == UINT64_MAX || rx >= mark;
 }

@@ -128,7 +128,7 @@ static int resolve_offload(struct supervisor *sv, const struct config *cfg, unsi
 					"backend and -b io_uring was asked for); echoing in user space");
 		return -1;
 	}
-	rc = offload_load(&sv->offload_maps, entries, share * nprocs, why, sizeof(why));
+	rc = offload_load(&sv->offload_maps, entries, share * nprocs, nprocs, why, sizeof(why));
 	if (rc == 0) {
 		sv->offload_per_proc = share;
 		return 0;
@@ -216,6 +216,7 @@ static void __attribute__((noreturn)) sv_child(struct supervisor *sv, unsigned i
 	w.offload_maps = &sv->offload_maps;
 	w.offload_base = idx * sv->offload_per_proc;
 	w.offload_count = sv->offload_per_proc;
+	w.offload_ring = idx;
 	_exit(worker_main(&w));
 }
 

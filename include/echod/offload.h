@@ -25,22 +25,46 @@ extern "C" {
 /* What offload_load made; the workers inherit it all across fork. */
 struct offload_maps {
 	int socks_fd;                 /* SOCKHASH: cookie -> socket */
-	int slots_fd;                 /* HASH: cookie -> counter slot */
+	int slots_fd;                 /* HASH: cookie -> counter slot and worker */
 	uint64_t *rx;                 /* echo_rx, mapped: bytes received, per slot */
+	uint64_t *mark;               /* echo_mark, mapped: wake the worker at this rx */
 	unsigned nslots;
+	int *rings;                   /* per worker table entry: its wake-up ring buffer */
+	unsigned nrings;
 };
 
 /* 1 when this echod was built with the BPF offload (echod -V: "offload: sockmap"). */
 int offload_built(void);
-/* Loads the program, creates the maps (room for max_socks sockets, nslots counters)
- * and attaches the program to the SOCKHASH. Returns 0, or -errno with the reason in
- * why (e.g. "bpf: Operation not permitted (needs CAP_BPF and CAP_NET_ADMIN)"). */
-int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, char *why,
-		 size_t whylen);
-/* Gives the established socket fd counter `slot` (zeroed here), then puts it into the
- * SOCKHASH: from now on the kernel echoes it. Returns 0 with its cookie, or -errno
- * (-EOPNOTSUPP: its FIN came already; -ENOSPC/-E2BIG: a map is full). */
-int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint64_t *cookie);
+/* Loads the program, creates the maps (room for max_socks sockets, nslots counters,
+ * nrings wake-up rings: one per worker table entry) and attaches the program to the
+ * SOCKHASH. Returns 0, or -errno with the reason in why (e.g. "bpf: Operation not
+ * permitted (needs CAP_BPF and CAP_NET_ADMIN)"). */
+int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, unsigned nrings,
+		 char *why, size_t whylen);
+/* Gives the established socket fd counter `slot` (zeroed here, its mark at `mark`)
+ * owned by worker table entry `ring`, then puts it into the SOCKHASH: from now on the
+ * kernel echoes it. Returns 0 with its cookie, or -errno (-EOPNOTSUPP: its FIN came
+ * already; -ENOSPC/-E2BIG: a map is full). */
+int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint32_t ring,
+		   uint64_t mark, uint64_t *cookie);
+/* The ring buffer of worker table entry `ring`: each record is a uint32_t slot whose
+ * counter reached its mark. The fd polls readable while records wait. Returns an
+ * opaque handle for offload_ring_consume, or NULL. */
+struct offload_ring *offload_ring_open(const struct offload_maps *m, unsigned ring,
+				       void (*fn)(void *arg, uint32_t slot), void *arg);
+int offload_ring_fd(const struct offload_maps *m, unsigned ring);
+/* Calls fn for each waiting record (no system call). */
+void offload_ring_consume(struct offload_ring *r);
+void offload_ring_close(struct offload_ring *r);
+/* Sets slot's mark: the program wakes the worker once its counter reaches it. */
+static inline void offload_set_mark(const struct offload_maps *m, uint32_t slot, uint64_t mark)
+{
+	__atomic_store_n(&m->mark[slot], mark, __ATOMIC_RELEASE);
+}
+static inline uint64_t offload_mark(const struct offload_maps *m, uint32_t slot)
+{
+	return __atomic_load_n(&m->mark[slot], __ATOMIC_ACQUIRE);
+}
 /* Takes the cookie's counter slot back (the socket leaves the SOCKHASH when it
  * closes). Returns 0 or -errno. */
 int offload_forget(const struct offload_maps *m, uint64_t cookie);
@@ -75,11 +99,14 @@ uint64_t offload_owed(const struct offload_sample *s, uint64_t banner_len);
 int offload_drained(const struct offload_sample *s, uint64_t banner_len);
 /* 1 when the peer owes more than budget bytes: it is reset. */
 int offload_over_budget(const struct offload_sample *s, uint64_t banner_len, uint64_t budget);
-/* 1 when a socket whose counter reads rx, and read rx_checked when tcp_info was last
- * asked, must be asked again: it received a quarter of the budget since. Between two
- * asks a peer can add at most that (plus what one sweep lets through), so it is reset
- * before it owes 1.25 budgets and the sweep's share. */
-int offload_recheck_due(uint64_t rx, uint64_t rx_checked, uint64_t budget);
+/* The mark to set for a socket whose counter read rx when tcp_info was last asked: a
+ * quarter of the budget further. The program wakes the worker when the counter
+ * reaches it, so between two asks a peer adds at most that (plus what comes in while
+ * the worker wakes up): it is reset before it owes 1.25 budgets and that share. */
+uint64_t offload_next_mark(uint64_t rx, uint64_t budget);
+/* 1 when a socket whose counter reads rx must be asked again: it reached its mark
+ * (or the program fired and awaits a new one, mark = UINT64_MAX). */
+int offload_recheck_due(uint64_t rx, uint64_t mark);
 
 #ifdef __cplusplus
 }

@@ -34,7 +34,7 @@ enum { WORKER_SIG_NONE, WORKER_SIG_DRAIN, WORKER_SIG_STOP };
 #define WORKER_HEARTBEAT_MS 1000
 
 /* First int of whatever a backend keeps in its event data. */
-enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL, EV_UDP, EV_UDP_SEND, EV_SVC };
+enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL, EV_UDP, EV_UDP_SEND, EV_SVC, EV_OFFLOAD };
 
 struct worker {
 	const struct config *cfg;
@@ -54,6 +54,7 @@ struct worker {
 	int offload;                 /* --offload active: echo connections go to the kernel */
 	const struct offload_maps *offload_maps; /* then: the supervisor's maps */
 	uint32_t offload_base, offload_count; /* this worker's counter slots in them */
+	uint32_t offload_ring;       /* and its wake-up ring */
 };
 
 /* Runs in the child after fork; returns the process's exit status. */

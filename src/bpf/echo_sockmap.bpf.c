@@ -12,9 +12,13 @@
  * queue has no limit), so echod must notice one quickly and cheaply. For that the
  * program also adds each skb's length to the socket's counter in `echo_rx`, an array
  * user space maps into its memory: a worker sees every offloaded socket's received
- * bytes without a system call, and asks tcp_info how much was acknowledged only when
- * a socket received a good part of its budget since it last asked. `echo_slots` maps
- * a cookie to the socket's counter; a socket without one is echoed all the same.
+ * bytes without a system call. When a counter reaches the socket's mark in
+ * `echo_mark` (set by the worker: a quarter budget past what it last looked at),
+ * the program writes the slot into the owning worker's ring buffer (`echo_wake`),
+ * which wakes that worker's epoll at once: it asks tcp_info how much was
+ * acknowledged and resets the peer if it owes more than its budget. `echo_slots`
+ * maps a cookie to the socket's counter and worker; a socket without one is echoed
+ * all the same.
  *
  * Built with clang -O2 -target bpf and embedded in echod (src/offload_bpf.c loads it
  * from memory). libbpf 1.1 has no section name for BPF_SK_SKB_VERDICT-style programs
@@ -31,12 +35,38 @@ struct {
 	__type(value, __u64);
 } echo_socks SEC(".maps");
 
+/* What a worker put in echo_slots for a socket. */
+struct echo_slot {
+	__u32 slot;   /* its counter in echo_rx and echo_mark */
+	__u32 worker; /* the worker's entry in echo_wake */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
-	__type(value, __u32);
+	__type(value, struct echo_slot);
 } echo_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} echo_mark SEC(".maps");
+
+struct echo_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 65536);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct echo_ring);
+} echo_wake SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -50,13 +80,23 @@ SEC("sk_skb")
 int echo_verdict(struct __sk_buff *skb)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
-	__u32 *slot = bpf_map_lookup_elem(&echo_slots, &cookie);
+	struct echo_slot *s = bpf_map_lookup_elem(&echo_slots, &cookie);
 
-	if (slot != NULL) {
-		__u64 *rx = bpf_map_lookup_elem(&echo_rx, slot);
+	if (s != NULL) {
+		__u32 slot = s->slot, worker = s->worker;
+		__u64 *rx = bpf_map_lookup_elem(&echo_rx, &slot);
+		__u64 *mark = bpf_map_lookup_elem(&echo_mark, &slot);
 
-		if (rx != NULL)
+		if (rx != NULL && mark != NULL) {
 			__sync_fetch_and_add(rx, skb->len);
+			if (*rx >= *mark) {
+				void *ring = bpf_map_lookup_elem(&echo_wake, &worker);
+
+				*mark = ~0ULL; /* once: the worker sets the next mark */
+				if (ring != NULL)
+					bpf_ringbuf_output(ring, &slot, sizeof(slot), 0);
+			}
+		}
 	}
 
 	return bpf_sk_redirect_hash(skb, &echo_socks, &cookie, 0);
