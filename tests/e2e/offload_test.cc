@@ -8,11 +8,15 @@
 // Every test is skipped, with the reason, where offload cannot run: echod built
 // without BPF (echod -V: "offload: no") or the kernel or the privileges refusing
 // (exit 71); see ProbeOffload in tests/support/fixture.cc.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <fstream>
 #include <cstring>
 #include <iostream>
 #include <thread>
@@ -445,6 +449,60 @@ TEST_P(OffloadTest, PeerAtLineRateThatNeverReadsIsResetBoundedly)
 	    [&] { return DiagTcp(d->port(), me, &server, &error) && !server.found; }, kTimeoutMs))
 	    << error;
 	EXPECT_EQ(WaitCounter(d, "offload_overruns", 1, kTimeoutMs), 1u) << d->Log();
+}
+
+// The budget must bound memory, not only bytes: every skb the kernel queues costs
+// about a kilobyte beside its payload, so a peer that sends one byte per segment
+// (TCP_NODELAY) could otherwise make it hold a thousand times the budget (1.4 GiB of
+// slab for a 1 MiB budget when this was written; 40 to 95 times the budget here).
+// The kernel's slab is the machine's, so the bound is loose, 16 times the budget, and
+// the peak is sampled while the peer sends.
+TEST_P(OffloadTest, TinySegmentsCannotMakeTheKernelHoldMoreThanTheBudgetAllows)
+{
+	constexpr size_t kBudget = 512 * 1024;
+	constexpr long kBoundKb = 16 * kBudget / 1024;
+	Daemon *d = StartDaemon({"--offload-budget=" + std::to_string(kBudget)}, 1);
+	ASSERT_NE(d, nullptr);
+	Fd fd = MustConnect(d->port(), kTimeoutMs);
+	ASSERT_TRUE(fd.valid());
+	int one = 1;
+	ASSERT_EQ(setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+	std::string error;
+	ASSERT_TRUE(EchoOnce(fd.get(), "x", kTimeoutMs, &error)) << error;
+	auto slab_kb = [] {
+		std::ifstream in("/proc/meminfo");
+		for (std::string line; std::getline(in, line);)
+			if (line.rfind("Slab:", 0) == 0)
+				return std::stol(line.substr(5));
+		return 0L;
+	};
+	long base = slab_kb(), peak = 0;
+	size_t sent = 0;
+	bool reset = false;
+	// Until the peer is reset, or it has sent twice the budget, or the kernel pushed
+	// back for 2 s (then nothing more can pile up): each bounds what is held.
+	using Clock = std::chrono::steady_clock;
+	auto deadline = Clock::now() + std::chrono::seconds(30), progress = Clock::now();
+	while (sent < 2 * kBudget && !reset && Clock::now() < deadline &&
+	       Clock::now() - progress < std::chrono::seconds(2)) {
+		ssize_t n = send(fd.get(), "y", 1, MSG_NOSIGNAL);
+		if (n == 1) {
+			sent++;
+			progress = Clock::now();
+		} else if (errno != EAGAIN && errno != EINTR) {
+			reset = true;
+		} else {
+			WaitPeerGone(fd.get(), 1); // a full send queue: let it drain
+		}
+		if (sent % 4096 == 0)
+			peak = std::max(peak, slab_kb() - base);
+	}
+	peak = std::max(peak, slab_kb() - base);
+	std::cout << "[ offload  ] 1-byte segments: sent " << sent << " bytes, "
+		  << (reset ? "reset" : "not reset") << ", slab peak +" << peak << " KiB\n";
+	EXPECT_LT(peak, kBoundKb) << "the kernel's slab grew by " << peak << " KiB while a peer "
+				  << "sent " << sent << " bytes in 1-byte segments (budget "
+				  << kBudget << (reset ? ", then it was reset)" : ")");
 }
 
 // ---- resets ----
