@@ -241,15 +241,15 @@ static void ep_off_sweep(struct epoll_loop *lp)
 		uint64_t rx = offload_rx(lp->om, c->oslot);
 
 		next = c->next; /* c may close here, and leave the list */
+		if ((c->flags & CONN_RDHUP) || rx > c->log.bytes_in ||
+		    offload_recheck_due(rx, offload_mark(lp->om, c->oslot)))
+			busy = 1;
 		if ((c->flags & CONN_RDHUP) ||
 		    offload_recheck_due(rx, offload_mark(lp->om, c->oslot)) ||
-		    (lp->sweeps + c->oslot) % EP_OFF_REFRESH == 0) {
-			busy = 1;
+		    (lp->sweeps + c->oslot) % EP_OFF_REFRESH == 0)
 			ep_off_check(lp, c);
-		} else if (rx > c->log.bytes_in) {
-			busy = 1;
+		else if (rx > c->log.bytes_in)
 			ep_off_count(lp, c, rx, c->log.bytes_out);
-		}
 	}
 	lp->next_sweep = lp->now + (busy ? EP_OFF_SWEEP_MS : EP_OFF_IDLE_MS);
 }

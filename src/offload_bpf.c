@@ -170,6 +170,26 @@ int offload_forget(const struct offload_maps *m, uint64_t cookie)
 	return bpf_map_delete_elem(m->slots_fd, &cookie) < 0 ? -errno : 0;
 }
 
+int offload_forget_range(const struct offload_maps *m, uint32_t lo, uint32_t hi)
+{
+	uint64_t key, next;
+	uint32_t where[2];
+	int n = 0, first = 1;
+
+	/* Deleting the entry a walk stands on restarts it from the first key: walk from
+	 * the previous key that was kept instead. */
+	while (bpf_map_get_next_key(m->slots_fd, first ? NULL : &key, &next) == 0) {
+		if (bpf_map_lookup_elem(m->slots_fd, &next, where) == 0 && where[0] >= lo &&
+		    where[0] < hi && bpf_map_delete_elem(m->slots_fd, &next) == 0) {
+			n++;
+			continue; /* key stays: the walk goes on after it */
+		}
+		key = next;
+		first = 0;
+	}
+	return errno == ENOENT ? n : -errno;
+}
+
 struct offload_ring {
 	struct ring_buffer *rb;
 	void (*fn)(void *arg, uint32_t slot);

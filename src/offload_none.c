@@ -65,3 +65,11 @@ int offload_forget(const struct offload_maps *m, uint64_t cookie)
 	(void)cookie;
 	return -ENOSYS;
 }
+
+int offload_forget_range(const struct offload_maps *m, uint32_t lo, uint32_t hi)
+{
+	(void)m;
+	(void)lo;
+	(void)hi;
+	return -ENOSYS;
+}

@@ -316,6 +316,20 @@ static void sv_roll_end(struct supervisor *sv, const char *how)
 	}
 }
 
+/* A worker that died with sockets offloaded left their cookies in the map. */
+static void sv_offload_forget(struct supervisor *sv, unsigned idx)
+{
+	uint32_t lo = idx * sv->offload_per_proc;
+	int n = offload_forget_range(&sv->offload_maps, lo, lo + sv->offload_per_proc);
+
+	if (n < 0)
+		log_warnx("offload: forgetting worker table entry %u's sockets: %s", idx,
+			  strerror(-n));
+	else if (n > 0)
+		log_debug("offload: forgot %d socket%s of worker table entry %u", n,
+			  log_plural((unsigned)n), idx);
+}
+
 static void sv_reap(struct supervisor *sv)
 {
 	int status;
@@ -329,6 +343,8 @@ static void sv_reap(struct supervisor *sv)
 				continue;
 			sv_log_exit(&p, &sv->sh->slots[idx], status);
 			sv_retire_slot(sv, idx);
+			if (sv->offload && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+				sv_offload_forget(sv, idx);
 			if ((int)idx == sv->roll_new && sv->rolling) {
 				log_warnx("reload: the new worker %u died; keeping the old one",
 					  p.lslot);

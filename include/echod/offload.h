@@ -68,6 +68,10 @@ static inline uint64_t offload_mark(const struct offload_maps *m, uint32_t slot)
 /* Takes the cookie's counter slot back (the socket leaves the SOCKHASH when it
  * closes). Returns 0 or -errno. */
 int offload_forget(const struct offload_maps *m, uint64_t cookie);
+/* The supervisor, for a worker that died with sockets offloaded (their sockets left the
+ * SOCKHASH as they closed, but not their entries in echo_slots): forgets every cookie
+ * whose slot is in [lo, hi). Returns how many, or -errno. */
+int offload_forget_range(const struct offload_maps *m, uint32_t lo, uint32_t hi);
 /* Bytes the program passed on for slot so far. */
 static inline uint64_t offload_rx(const struct offload_maps *m, uint32_t slot)
 {
