@@ -3,9 +3,9 @@
 // (LISTEN_FDNAMES) may name the service. The test makes the sockets and runs echod
 // under tests/tools/sd-launch, which passes them the way systemd does. A socket
 // named "metrics" serves /metrics instead of echo.
-#include <fcntl.h>
 #include <sys/socket.h>
 
+#include "activation.h"
 #include "fixture.h"
 #include "http.h"
 #include "udp.h"
@@ -19,56 +19,6 @@ using ActivationTest = BackendTest;
 ECHOD_INSTANTIATE_BACKENDS(ActivationTest);
 
 constexpr int kTimeoutMs = 10000;
-
-// The sockets of specs ("tcp" listening or "udp", on 127.0.0.1 and a port of the
-// kernel's choosing, "=NAME" for its FileDescriptorName=), inheritable, and the
-// sd-launch options that pass them in that order; false with *error on failure.
-// ports, when given, receives each TCP socket's port (0 for UDP).
-bool MakeSockets(const std::vector<std::string> &specs, std::vector<Fd> *fds,
-		 std::vector<std::string> *launch, std::string *error,
-		 std::vector<int> *ports = nullptr)
-{
-	for (const std::string &spec : specs) {
-		size_t eq = spec.find('=');
-		std::string proto = spec.substr(0, eq), name;
-		int port = 0;
-		if (eq != std::string::npos)
-			name = ":" + spec.substr(eq + 1);
-		Fd fd =
-		    proto == "udp" ? UdpSocket(kLoopback, 0, error) : ListenTcp(kLoopback, &port);
-		if (!fd.valid() || fcntl(fd.get(), F_SETFD, 0) < 0) {
-			*error = "cannot make the socket for " + spec + ": " + *error;
-			return false;
-		}
-		launch->push_back("-f");
-		launch->push_back(std::to_string(fd.get()) + name);
-		if (ports != nullptr)
-			ports->push_back(port);
-		fds->push_back(std::move(fd));
-	}
-	return true;
-}
-
-// echod -b BACKEND -w 2 [extra...] under sd-launch with a socket per spec (see
-// MakeSockets), waiting for `listeners` listening lines (default: one per spec).
-// The test's copies of the sockets close on return: echod holds its own.
-std::unique_ptr<Daemon> StartActivated(const std::string &backend,
-				       const std::vector<std::string> &specs, std::string *error,
-				       const std::vector<std::string> &extra = {},
-				       int listeners = -1, std::vector<int> *ports = nullptr)
-{
-	std::vector<Fd> fds;
-	std::vector<std::string> wrapper = {SD_LAUNCH_BIN};
-	if (!MakeSockets(specs, &fds, &wrapper, error, ports))
-		return nullptr;
-	wrapper.push_back("--");
-	std::vector<std::string> args = {"-b", backend, "-w", "2"};
-	args.insert(args.end(), extra.begin(), extra.end());
-	auto d = std::make_unique<Daemon>();
-	if (!d->StartWrapped(wrapper, args, listeners < 0 ? int(specs.size()) : listeners, error))
-		return nullptr;
-	return d;
-}
 
 TEST_P(ActivationTest, DatagramSocketIsUdpEchoBesideStreamSocket)
 {

@@ -3,8 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
-
+#include "checks.h"
 #include "fixture.h"
 
 namespace e2e
@@ -61,30 +60,6 @@ TEST_P(BackpressureTest, PeerThatNeverReadsDoesNotHurtOthersOrMemory)
 	long rss_kb = d->WorkersRssKb();
 	EXPECT_LT(rss_kb, baseline_kb + 4 * 1024)
 	    << "baseline " << baseline_kb << " KiB; peer sent " << sent << " bytes";
-}
-
-// Sends a tick every 300 ms for 2.7 s on a new connection; each must echo.
-// Returns "" or what went wrong. *starved tells that this process itself slept
-// for most of the idle timeout between two ticks (an overloaded machine): then
-// a close proves nothing and the caller tries again.
-std::string KeepTicking(int port, bool *starved)
-{
-	using Clock = std::chrono::steady_clock;
-	Fd fd = MustConnect(port, kTimeoutMs);
-	std::string error;
-	auto last = Clock::now();
-	*starved = false;
-	for (int i = 0; i < 9 && fd.valid(); i++) {
-		auto gap = Clock::now() - last;
-		if (!EchoOnce(fd.get(), "tick\n", 2000, &error)) {
-			*starved = gap > std::chrono::milliseconds(800);
-			return "active connection closed at tick " + std::to_string(i) + ": " +
-			       error;
-		}
-		last = Clock::now();
-		usleep(300 * 1000);
-	}
-	return fd.valid() ? "" : "cannot connect";
 }
 
 TEST_P(BackpressureTest, IdleTimeoutClosesIdleAndStalledButNotActivePeers)

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "checks.h"
 #include "fixture.h"
 #include "udp.h"
 
@@ -16,30 +17,6 @@ using LimitsTest = BackendTest;
 ECHOD_INSTANTIATE_BACKENDS(LimitsTest);
 
 constexpr int kTimeoutMs = 5000;
-
-// Opens n connections from src and checks that each one echoes.
-void OpenEchoing(int port, size_t n, const std::string &src, std::vector<Fd> *fds)
-{
-	std::string error;
-	for (size_t i = 0; i < n; i++) {
-		fds->push_back(Connect(kLoopback, port, kTimeoutMs, &error, src));
-		ASSERT_TRUE(fds->back().valid()) << error;
-		ASSERT_TRUE(EchoOnce(fds->back().get(), "ping\n", kTimeoutMs, &error))
-		    << "connection " << i << " from " << src << ": " << error;
-	}
-}
-
-// A connection over the limit reads EOF or a reset, never the echo.
-void ExpectRejected(int port, const std::string &src)
-{
-	std::string error;
-	Fd fd = Connect(kLoopback, port, kTimeoutMs, &error, src);
-	ASSERT_TRUE(fd.valid()) << error;
-	SendAll(fd.get(), "ping\n", kTimeoutMs); // may fail once echod closed it
-	RecvStatus st = WaitClosed(fd.get(), kTimeoutMs);
-	EXPECT_TRUE(st == RecvStatus::kEof || st == RecvStatus::kReset)
-	    << "connection over the limit from " << src << ": " << ToString(st);
-}
 
 // SIGUSR1 logs the counters; token is e.g. "rejected_max_conns=1".
 void ExpectCounter(Daemon *d, const std::string &token)

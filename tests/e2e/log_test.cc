@@ -8,6 +8,7 @@
 #include <regex>
 #include <string>
 
+#include "diag.h"
 #include "fixture.h"
 
 namespace e2e
@@ -19,16 +20,6 @@ using LogTest = BackendTest;
 ECHOD_INSTANTIATE_BACKENDS(LogTest);
 
 constexpr int kTimeoutMs = 5000;
-
-// The client side's own port: the peer port echod logs.
-int LocalPort(int fd)
-{
-	sockaddr_in sa{};
-	socklen_t len = sizeof sa;
-	if (getsockname(fd, reinterpret_cast<sockaddr *>(&sa), &len) < 0)
-		return -1;
-	return ntohs(sa.sin_port);
-}
 
 // "connection closed: peer=127.0.0.1:CLIENT listener=127.0.0.1:PORT service=SVC"
 std::string Where(int client_port, int listen_port, const std::string &service)

@@ -35,18 +35,6 @@ int IoMs()
 using MetricsTest = BackendTest;
 ECHOD_INSTANTIATE_BACKENDS(MetricsTest);
 
-// The metrics port from "metrics on http://127.0.0.1:PORT/metrics", or -1.
-int MetricsPort(const Daemon &d)
-{
-	if (!d.WaitForLog("metrics on http://127.0.0.1:", IoMs()))
-		return -1;
-	std::smatch m;
-	std::string log = d.Log();
-	if (!std::regex_search(log, m, std::regex("metrics on http://127\\.0\\.0\\.1:([0-9]+)/metrics")))
-		return -1;
-	return std::stoi(m[1]);
-}
-
 // Sums, per metric name, the samples of every series; checks that each sample
 // follows its family's HELP and TYPE and that _total marks the counters.
 std::map<std::string, double> ParseMetrics(const std::string &body, std::string *problems)
@@ -86,7 +74,7 @@ TEST_P(MetricsTest, FormatAndValuesAfterKnownTraffic)
 {
 	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"});
 	ASSERT_NE(d, nullptr);
-	int mport = MetricsPort(*d);
+	int mport = MetricsPort(*d, IoMs());
 	ASSERT_GT(mport, 0) << d->Log();
 
 	const int conns = 10;
@@ -148,7 +136,7 @@ TEST_P(MetricsTest, PerListenerCounters)
 	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"}, 2,
 				{"127.0.0.1:0", "udp:127.0.0.1:0", "127.0.0.1:0/reverse"});
 	ASSERT_NE(d, nullptr);
-	int mport = MetricsPort(*d);
+	int mport = MetricsPort(*d, IoMs());
 	ASSERT_GT(mport, 0) << d->Log();
 	const std::string tcp = "listener=\"tcp 127.0.0.1:" + std::to_string(d->port(0)) +
 				"\",service=\"echo\"}",
@@ -219,7 +207,7 @@ TEST_P(MetricsTest, BuildInfoAndProcessSeries)
 {
 	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"});
 	ASSERT_NE(d, nullptr);
-	int mport = MetricsPort(*d);
+	int mport = MetricsPort(*d, IoMs());
 	ASSERT_GT(mport, 0) << d->Log();
 	std::string error, problems;
 	HttpAnswer a = HttpSplit(HttpGet(mport, "/metrics", IoMs(), &error));
@@ -262,7 +250,7 @@ TEST_P(MetricsTest, HeadAndShortErrorAnswers)
 {
 	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"}, 1);
 	ASSERT_NE(d, nullptr);
-	int mport = MetricsPort(*d);
+	int mport = MetricsPort(*d, IoMs());
 	ASSERT_GT(mport, 0) << d->Log();
 	std::string error;
 
@@ -303,7 +291,7 @@ TEST_P(MetricsTest, RequestInPiecesIsAnswered)
 {
 	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"}, 1);
 	ASSERT_NE(d, nullptr);
-	int mport = MetricsPort(*d);
+	int mport = MetricsPort(*d, IoMs());
 	ASSERT_GT(mport, 0) << d->Log();
 	std::string error;
 	Fd fd = Connect(kLoopback, mport, IoMs(), &error);
@@ -324,7 +312,7 @@ TEST_P(MetricsTest, HalfSentRequestsAndGarbageCannotHoldEverySlot)
 {
 	Daemon *d = StartDaemon({"--metrics=127.0.0.1:0"}, 1);
 	ASSERT_NE(d, nullptr);
-	int mport = MetricsPort(*d);
+	int mport = MetricsPort(*d, IoMs());
 	ASSERT_GT(mport, 0) << d->Log();
 	std::string error;
 	const char *partial[] = {"", "GET /metr", "GET /metrics HTTP/1.1\r\nHost: x\r\n", "AAAAAA"};

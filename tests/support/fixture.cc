@@ -5,8 +5,71 @@
 namespace e2e
 {
 
+std::vector<std::string> BackendArgs(const std::string &backend)
+{
+	if (backend == kOffload)
+		return {"-b", "epoll", "--offload=sockmap"};
+	return {"-b", backend};
+}
+
+namespace
+{
+
+OffloadProbe Probe()
+{
+	OffloadProbe p;
+	RunResult v = RunEchod({"-V"});
+	size_t at = v.out.find("\noffload:");
+	if (v.status != 0) {
+		p.why = "echod -V exited " + std::to_string(v.status) + ": " + v.out + v.err;
+		return p;
+	}
+	p.skip = true;
+	if (at == std::string::npos) {
+		p.why = "echod built without offload support (no 'offload:' line in echod -V)";
+		return p;
+	}
+	std::string line = v.out.substr(at + 1, v.out.find('\n', at + 1) - at - 1);
+	if (line.find("sockmap") == std::string::npos) {
+		p.why = "echod built without BPF (echod -V: '" + line + "')";
+		return p;
+	}
+	Daemon probe;
+	std::string error;
+	if (probe.Start({"-b", "epoll", "-w", "1", "-l", "127.0.0.1:0", "--offload=sockmap"}, 1,
+			&error)) {
+		p.available = true;
+		p.skip = false;
+		return p;
+	}
+	std::optional<int> status = probe.WaitExit(kStartTimeoutMs);
+	if (status && *status == 71) {
+		p.why = "the kernel or the privileges refuse offload here: " + probe.Log();
+		return p;
+	}
+	p.skip = false;
+	p.why = "echod -b epoll --offload=sockmap did not start: " + error;
+	return p;
+}
+
+} // namespace
+
+const OffloadProbe &ProbeOffload()
+{
+	static const OffloadProbe probe = Probe();
+	return probe;
+}
+
 void BackendTest::SetUp()
 {
+	if (backend() == kOffload) {
+		const OffloadProbe &p = ProbeOffload();
+		if (p.available)
+			return;
+		if (p.skip)
+			GTEST_SKIP() << p.why;
+		FAIL() << p.why;
+	}
 	if (backend() != "io_uring")
 		return;
 	std::string error;
@@ -37,7 +100,9 @@ void BackendTest::TearDown()
 Daemon *BackendTest::StartDaemon(const std::vector<std::string> &extra, int workers,
 				 const std::vector<std::string> &listen)
 {
-	std::vector<std::string> args = {"-b", backend(), "-w", std::to_string(workers)};
+	std::vector<std::string> args = BackendArgs(backend());
+	args.push_back("-w");
+	args.push_back(std::to_string(workers));
 	for (const std::string &spec : listen) {
 		args.push_back("-l");
 		args.push_back(spec);

@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <regex>
 
+#include "daemon.h"
 #include "net.h"
 
 namespace e2e
@@ -58,6 +60,17 @@ HttpAnswer HttpSplit(const std::string &raw)
 	a.body = raw.substr(end + 4);
 	a.complete = true;
 	return a;
+}
+
+int MetricsPort(const Daemon &d, int timeout_ms)
+{
+	if (!d.WaitForLog("metrics on http://127.0.0.1:", timeout_ms))
+		return -1;
+	std::smatch m;
+	std::string log = d.Log();
+	if (!std::regex_search(log, m, std::regex("metrics on http://127\\.0\\.0\\.1:([0-9]+)/metrics")))
+		return -1;
+	return std::stoi(m[1]);
 }
 
 } // namespace e2e

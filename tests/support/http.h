@@ -26,6 +26,11 @@ struct HttpAnswer {
 };
 HttpAnswer HttpSplit(const std::string &raw);
 
+class Daemon;
+// The port of d's own metrics endpoint, from its "metrics on
+// http://127.0.0.1:PORT/metrics" line (waited for), or -1.
+int MetricsPort(const Daemon &d, int timeout_ms);
+
 } // namespace e2e
 
 #endif

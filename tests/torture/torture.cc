@@ -9,6 +9,12 @@
 // sanitizer report and no unplanned worker death. Exit 0 pass, 1 fail (saying why,
 // with the seed and the command line), 77 when the backend cannot run here.
 //
+// --backend offload is the epoll backend with --offload=sockmap (issue 17): the kernel
+// echoes, and a peer that owes more than --offload-budget (drawn from the seed) is
+// reset. Such a reset is excused only for a connection that was, at some moment,
+// that far ahead of its echo: what it sent minus what it read, which is never less
+// than what echod counts (received, not yet acknowledged).
+//
 // Verdicts never rest on timing figures: every wait is bounded and generous, and a
 // connection without progress for kStallMs while echod owes it something is a stall.
 #include <arpa/inet.h>
@@ -71,6 +77,20 @@ void SleepMs(int64_t ms)
 {
 	if (ms > 0)
 		usleep(useconds_t(ms * 1000));
+}
+
+// echod -V says "offload: sockmap": built with the BPF offload.
+bool OffloadBuilt(const std::string &echod)
+{
+	std::string cmd = "'" + echod + "' -V 2>/dev/null", out;
+	FILE *p = popen(cmd.c_str(), "r");
+	if (p == nullptr)
+		return false;
+	char buf[256];
+	while (fgets(buf, sizeof buf, p) != nullptr)
+		out += buf;
+	pclose(p);
+	return out.find("\noffload: sockmap") != std::string::npos;
 }
 
 uint64_t Mix(uint64_t x)
@@ -449,12 +469,15 @@ struct Conn {
 	// then see no byte move for a while even as we read what the kernel holds.
 	bool backlogged = false;
 	bool big = false; // a transfer over 256 KiB: at most 4 at once
+	// The most it was ever owed and had not read (sent + banner - received): in
+	// offload mode, over the budget it may be reset.
+	uint64_t max_ahead = 0;
 	unsigned gen = 0; // disruptions (HUP, kill) when it opened
 };
 
 struct Stats {
 	std::map<std::string, uint64_t> scenarios;
-	uint64_t excused = 0, rejected = 0, idle_closed = 0, bytes_verified = 0;
+	uint64_t excused = 0, rejected = 0, idle_closed = 0, overruns = 0, bytes_verified = 0;
 };
 
 class TcpLoop
@@ -523,6 +546,8 @@ class Run
 	std::vector<Target> targets;
 	std::string banner;
 	int workers = 1, idle_timeout = 0, max_conns = 0, max_per_ip = 0;
+	bool offload = false;	   // --backend offload: -b epoll --offload=sockmap
+	uint64_t offload_budget = 0; // its --offload-budget
 	bool have_v6 = false;
 	std::mutex print_mu;
 	std::vector<std::string> argv;
@@ -649,6 +674,10 @@ void TcpLoop::BuildEcho(Conn *c)
 	} else if (w == "rst-send-queue-full" || w == "send-queue-full-drain") {
 		uint64_t cap = rng_.Range(2, 8) << 20;
 		o = {{OpKind::kReadOff, 0}, {OpKind::kWaitBlocked, cap}};
+		// Offload never pushes back: the send goes on to the cap, in big chunks (a
+		// few MiB in tiny ones would take minutes; see offload_test.cc for those).
+		if (run_->offload)
+			c->chunk_max = 65536;
 		if (w == "rst-send-queue-full")
 			o.push_back({OpKind::kRst, 0});
 		else
@@ -918,6 +947,11 @@ bool TcpLoop::Excused(Conn *c, std::string *why)
 		*why = "idle for " + std::to_string(gap) + " ms";
 		return true;
 	}
+	if (run_->offload && c->kind == Kind::kEcho && c->max_ahead > run_->offload_budget) {
+		stats.overruns++;
+		*why = "owed " + std::to_string(c->max_ahead) + " bytes, over the offload budget";
+		return true;
+	}
 	if ((run_->max_conns > 0 || run_->max_per_ip > 0) && c->recvd == 0) {
 		stats.rejected++;
 		*why = "refused by a connection limit";
@@ -1021,7 +1055,9 @@ void TcpLoop::DoRead(Conn *c)
 void TcpLoop::DoSend(Conn *c)
 {
 	uint8_t buf[65536];
-	while (!c->done && c->sent < c->send_limit) {
+	// At most 64 sends a turn: where nothing pushes back (offload: the kernel takes
+	// every byte), tiny chunks would otherwise hold this one loop for a minute.
+	for (int turns = 0; turns < 64 && !c->done && c->sent < c->send_limit; turns++) {
 		size_t n = size_t(std::min<uint64_t>(c->send_limit - c->sent, c->chunk_max));
 		n = std::min(n, sizeof buf);
 		if (!c->text.empty())
@@ -1034,6 +1070,8 @@ void TcpLoop::DoSend(Conn *c)
 			c->last_progress = now_;
 			c->sent += uint64_t(k);
 			c->blocked_since = 0;
+			if (c->kind == Kind::kEcho)
+				c->max_ahead = std::max(c->max_ahead, Owed(c) - c->recvd);
 			continue;
 		}
 		if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -1391,9 +1429,10 @@ void Run::ChooseOptions()
 {
 	static const unsigned ring_counts[] = {2, 4, 8, 16, 64, 512};
 	workers = int(rng.Range(1, 2));
+	offload = opt.backend == "offload";
 	argv = {opt.echod,
 		"-b",
-		opt.backend,
+		offload ? "epoll" : opt.backend,
 		"-w",
 		std::to_string(workers),
 		"--drain-timeout",
@@ -1425,6 +1464,11 @@ void Run::ChooseOptions()
 		banner = "torture " + std::to_string(seed);
 		add("--banner", banner);
 		banner += "\r\n";
+	}
+	if (offload) { // drawn last: the other backends' draws stay as they were
+		offload_budget = rng.LogRange(65536, 16u << 20);
+		argv.push_back("--offload=sockmap");
+		add("--offload-budget", std::to_string(offload_budget));
 	}
 	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in6 a = {};
@@ -1467,9 +1511,18 @@ bool Run::ParseListeners(const std::string &log)
 		std::string addr, w;
 		words >> t.proto >> addr;
 		t.service = "echo";
-		while (words >> w)
+		bool offloaded = false;
+		while (words >> w) {
 			if (w.rfind("service=", 0) == 0)
 				t.service = w.substr(8);
+			offloaded = offloaded || w == "offload=sockmap";
+		}
+		// Offload is for TCP echo listeners, all of them, and nothing else.
+		if (offloaded != (offload && t.proto == "tcp" && t.service == "echo")) {
+			verdict.Fail("listening line with" + std::string(offloaded ? "" : "out") +
+				     " offload=sockmap: " + line);
+			return false;
+		}
 		size_t colon = addr.rfind(':');
 		if (colon == std::string::npos)
 			return false;
@@ -1494,10 +1547,10 @@ bool Run::StartEchod(int *skip)
 		int st = echod.WaitExit(0);
 		if (st >= 0) {
 			SleepMs(100);
-			if (st == 71 && opt.backend == "io_uring") {
+			if (st == 71 && (opt.backend == "io_uring" || offload)) {
 				*skip = 1;
-				fprintf(stderr,
-					"torture: skip: echod -b io_uring cannot run here:\n%s",
+				fprintf(stderr, "torture: skip: echod %s cannot run here:\n%s",
+					offload ? "--offload=sockmap" : "-b io_uring",
 					echod.Log().c_str());
 				return false;
 			}
@@ -1821,6 +1874,12 @@ int Run::Go()
 		(unsigned long long)seed, opt.backend.c_str(), opt.seconds,
 		have_v6 ? "" : " (IPv6: ::1 unavailable, skipped)", CommandLine().c_str());
 	int skip = 0;
+	if (offload && !OffloadBuilt(opt.echod)) {
+		fprintf(stderr, "torture: skip: %s was built without BPF (echod -V: no "
+				"'offload: sockmap')\n",
+			opt.echod.c_str());
+		return 77;
+	}
 	if (!StartEchod(&skip)) {
 		if (skip)
 			return 77;
@@ -1890,11 +1949,12 @@ int Run::Go()
 	}
 	fprintf(stderr,
 		"torture: seed %llu PASS: %llu connections, %.1f MiB verified, %llu excused "
-		"(%llu idle, %llu refused by limits), %zu planned kills\n",
+		"(%llu idle, %llu refused by limits, %llu over the offload budget), %zu planned "
+		"kills\n",
 		(unsigned long long)seed, (unsigned long long)total,
 		double(s.bytes_verified) / 1048576.0, (unsigned long long)s.excused,
 		(unsigned long long)s.idle_closed, (unsigned long long)s.rejected,
-		planned_kills.size());
+		(unsigned long long)s.overruns, planned_kills.size());
 	Note("scenarios:" + kinds);
 	Note("echod's log:\n" + echod.Log());
 	return 0;
@@ -1903,10 +1963,11 @@ int Run::Go()
 [[noreturn]] void Usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: echod-torture --backend epoll|io_uring [--seconds N] [--seed N] "
+		"usage: echod-torture --backend epoll|io_uring|offload [--seconds N] [--seed N] "
 		"[--seeds K] [--echod PATH] [--scenarios PLAN,...] [--print-options] [--verbose]\n"
 		"Starts echod on loopback ports and attacks it for N seconds per seed (default "
 		"20);\n"
+		"--backend offload: -b epoll --offload=sockmap (a budget drawn from the seed).\n"
 		"exit 0 pass, 1 fail (with the seed and echod's command line), 77 skip.\n"
 		"--print-options prints each seed's echod command line and runs nothing.\n"
 		"--scenarios limits the TCP plans to some of:");
@@ -1968,7 +2029,8 @@ Options ParseArgs(int argc, char **argv)
 		else
 			Usage(64);
 	}
-	if ((o.backend != "epoll" && o.backend != "io_uring") || o.seconds < 1 || o.seeds < 1)
+	if ((o.backend != "epoll" && o.backend != "io_uring" && o.backend != "offload") ||
+	    o.seconds < 1 || o.seeds < 1)
 		Usage(64);
 	return o;
 }
