@@ -83,6 +83,9 @@ struct epoll_loop {
 	struct ep_slot {            /* per slot of this worker's (slot - offload_base) */
 		uint64_t cookie;        /* its socket's */
 		struct conn *c;         /* NULL: free */
+		/* The program's counts where the current window began, and the window
+		 * before it (offload_owed_segs): what the budget charges per segment. */
+		struct offload_window start, prev;
 	} *slots;
 	uint32_t slot_base;
 	int ring_kind;              /* EV_OFFLOAD: the ring's event data */
@@ -155,7 +158,9 @@ static void ep_off_check(struct epoll_loop *lp, struct conn *c)
 	uint64_t banner = lp->w->banner_len;
 	int outq = 0;
 
-	uint64_t rx = offload_rx(lp->om, c->oslot);
+	struct ep_slot *es = ep_slot(lp, c);
+	struct offload_window cur;
+	uint64_t rx, nsegs, owed_segs, budget = lp->w->cfg->offload_budget;
 
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) {
@@ -171,13 +176,27 @@ static void ep_off_check(struct epoll_loop *lp, struct conn *c)
 	s.rx = ti.tcpi_bytes_received;
 	s.acked = ti.tcpi_bytes_acked;
 	s.fin = (c->flags & CONN_RDHUP) != 0;
+	/* The program's counts after tcp_info's: they never run behind it by more than
+	 * what it is passing on right now. */
+	rx = offload_rx(lp->om, c->oslot);
+	nsegs = offload_segs(lp->om, c->oslot);
+	cur = (struct offload_window){rx - es->start.bytes, nsegs - es->start.segs};
 	ep_off_count(lp, c, offload_bytes_in(&s), offload_bytes_out(&s, banner));
-	offload_set_mark(lp->om, c->oslot, offload_next_mark(rx, lp->w->cfg->offload_budget));
-	if (offload_over_budget(&s, banner, lp->w->cfg->offload_budget)) {
+	offload_set_mark(lp->om, c->oslot,
+			 offload_next_mark(rx + nsegs * OFFLOAD_SEG_CHARGE, budget));
+	owed_segs = offload_owed_segs(offload_owed(&s, banner), cur, es->prev);
+	if (cur.bytes + cur.segs * OFFLOAD_SEG_CHARGE >= budget / 4) {
+		/* A new window: so the one before always covers at least a quarter budget. */
+		es->prev = cur;
+		es->start = (struct offload_window){rx, nsegs};
+	}
+	if (offload_over_budget(&s, banner, owed_segs, budget)) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
-		log_debug("offload: a peer owes %llu bytes, over the budget of %u: resetting it",
-			  (unsigned long long)offload_owed(&s, banner), lp->w->cfg->offload_budget);
+		log_debug("offload: a peer owes %llu bytes in about %llu segments, over the budget "
+			  "of %llu: resetting it",
+			  (unsigned long long)offload_owed(&s, banner), (unsigned long long)owed_segs,
+			  (unsigned long long)budget);
 		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		echo_close(&lp->echo, c, CLOSE_OVERRUN);
 		return;
@@ -239,13 +258,13 @@ static void ep_off_sweep(struct epoll_loop *lp)
 	lp->sweeps++;
 	for (c = lp->echo.offloaded; c != NULL; c = next) {
 		uint64_t rx = offload_rx(lp->om, c->oslot);
+		int due = offload_recheck_due(offload_charge(lp->om, c->oslot),
+					      offload_mark(lp->om, c->oslot));
 
 		next = c->next; /* c may close here, and leave the list */
-		if ((c->flags & CONN_RDHUP) || rx > c->log.bytes_in ||
-		    offload_recheck_due(rx, offload_mark(lp->om, c->oslot)))
+		if ((c->flags & CONN_RDHUP) || rx > c->log.bytes_in || due)
 			busy = 1;
-		if ((c->flags & CONN_RDHUP) ||
-		    offload_recheck_due(rx, offload_mark(lp->om, c->oslot)) ||
+		if ((c->flags & CONN_RDHUP) || due ||
 		    (lp->sweeps + c->oslot) % EP_OFF_REFRESH == 0)
 			ep_off_check(lp, c);
 		else if (rx > c->log.bytes_in)
@@ -317,6 +336,7 @@ static int ep_offload(struct epoll_loop *lp, struct conn *c)
 	c->oslot = slot;
 	ep_slot(lp, c)->cookie = cookie;
 	ep_slot(lp, c)->c = c;
+	ep_slot(lp, c)->start = ep_slot(lp, c)->prev = (struct offload_window){0, 0};
 	ep_stat(lp, STAT_offloaded, 1);
 	if (lp->next_sweep == 0)
 		lp->next_sweep = lp->now + EP_OFF_SWEEP_MS;

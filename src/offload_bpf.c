@@ -84,7 +84,7 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, un
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "echo_sockmap");
 	struct bpf_object *obj;
 	struct bpf_program *prog;
-	struct bpf_map *map, *slots, *rx, *mark, *wake;
+	struct bpf_map *map, *slots, *rx, *segs, *mark, *wake;
 	int err, map_fd;
 
 	libbpf_set_print(offload_libbpf_print);
@@ -95,10 +95,11 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, un
 	map = bpf_object__find_map_by_name(obj, "echo_socks");
 	slots = bpf_object__find_map_by_name(obj, "echo_slots");
 	rx = bpf_object__find_map_by_name(obj, "echo_rx");
+	segs = bpf_object__find_map_by_name(obj, "echo_segs");
 	mark = bpf_object__find_map_by_name(obj, "echo_mark");
 	wake = bpf_object__find_map_by_name(obj, "echo_wake");
-	if (prog == NULL || map == NULL || slots == NULL || rx == NULL || mark == NULL ||
-	    wake == NULL) {
+	if (prog == NULL || map == NULL || slots == NULL || rx == NULL || segs == NULL ||
+	    mark == NULL || wake == NULL) {
 		bpf_object__close(obj);
 		return offload_fail(ENOENT, "bpf object", why, whylen);
 	}
@@ -108,6 +109,7 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, un
 	bpf_map__set_max_entries(map, max_socks);
 	bpf_map__set_max_entries(slots, max_socks);
 	bpf_map__set_max_entries(rx, nslots);
+	bpf_map__set_max_entries(segs, nslots);
 	bpf_map__set_max_entries(mark, nslots);
 	bpf_map__set_max_entries(wake, nrings);
 	err = bpf_object__load(obj);
@@ -124,11 +126,12 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, un
 	/* The counters and marks, shared with the program and, across fork, with every
 	 * worker. */
 	m->rx = map_array(bpf_map__fd(rx), nslots);
+	m->segs = map_array(bpf_map__fd(segs), nslots);
 	m->mark = map_array(bpf_map__fd(mark), nslots);
-	if (m->rx == NULL || m->mark == NULL) {
+	if (m->rx == NULL || m->segs == NULL || m->mark == NULL) {
 		err = errno;
 		bpf_object__close(obj);
-		return offload_fail(err, "mmap(echo_rx, echo_mark)", why, whylen);
+		return offload_fail(err, "mmap(echo_rx, echo_segs, echo_mark)", why, whylen);
 	}
 	err = make_rings(m, bpf_map__fd(wake), nrings, why, whylen);
 	if (err < 0) {
@@ -154,6 +157,7 @@ int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint32_t
 	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) < 0)
 		return -errno;
 	__atomic_store_n(&m->rx[slot], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->segs[slot], 0, __ATOMIC_RELAXED);
 	offload_set_mark(m, slot, mark);
 	if (bpf_map_update_elem(m->slots_fd, cookie, where, BPF_ANY) < 0)
 		return -errno;

@@ -23,9 +23,37 @@ int offload_drained(const struct offload_sample *s, uint64_t banner_len)
 	return s->fin && s->acked + s->outq >= banner_len + offload_bytes_in(s);
 }
 
-int offload_over_budget(const struct offload_sample *s, uint64_t banner_len, uint64_t budget)
+/* ceil(n * num / den) without overflow, for num <= den. */
+static uint64_t scale(uint64_t n, uint64_t num, uint64_t den)
 {
-	return offload_owed(s, banner_len) > budget;
+	while (den > UINT32_MAX) {
+		den >>= 1;
+		num >>= 1;
+	}
+	if (den == 0)
+		return 0;
+	return n / den * num + ((n % den) * num + den - 1) / den;
+}
+
+uint64_t offload_owed_segs(uint64_t owed, struct offload_window cur, struct offload_window prev)
+{
+	struct offload_window older = prev.bytes > 0 ? prev : cur;
+	uint64_t segs = cur.segs;
+
+	if (owed > cur.bytes && older.bytes > 0)
+		segs += scale(owed - cur.bytes, older.segs < older.bytes ? older.segs : older.bytes,
+			      older.bytes);
+	return segs < owed ? segs : owed;
+}
+
+int offload_over_budget(const struct offload_sample *s, uint64_t banner_len, uint64_t owed_segs,
+			uint64_t budget)
+{
+	uint64_t owed = offload_owed(s, banner_len);
+
+	if (owed_segs > (UINT64_MAX - owed) / OFFLOAD_SEG_CHARGE)
+		return 1;
+	return owed + owed_segs * OFFLOAD_SEG_CHARGE > budget;
 }
 
 uint64_t offload_next_mark(uint64_t rx, uint64_t budget)

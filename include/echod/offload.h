@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "echod/offload_charge.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,7 +29,8 @@ struct offload_maps {
 	int socks_fd;                 /* SOCKHASH: cookie -> socket */
 	int slots_fd;                 /* HASH: cookie -> counter slot and worker */
 	uint64_t *rx;                 /* echo_rx, mapped: bytes received, per slot */
-	uint64_t *mark;               /* echo_mark, mapped: wake the worker at this rx */
+	uint64_t *segs;               /* echo_segs, mapped: segments received, per slot */
+	uint64_t *mark;               /* echo_mark, mapped: wake the worker at this charge */
 	unsigned nslots;
 	int *rings;                   /* per worker table entry: its wake-up ring buffer */
 	unsigned nrings;
@@ -77,6 +80,17 @@ static inline uint64_t offload_rx(const struct offload_maps *m, uint32_t slot)
 {
 	return __atomic_load_n(&m->rx[slot], __ATOMIC_RELAXED);
 }
+/* Segments (skbs) the program passed on for slot so far. */
+static inline uint64_t offload_segs(const struct offload_maps *m, uint32_t slot)
+{
+	return __atomic_load_n(&m->segs[slot], __ATOMIC_RELAXED);
+}
+/* What slot's socket has cost so far: its bytes plus OFFLOAD_SEG_CHARGE per segment,
+ * the unit of its mark (the program compares the same sum). */
+static inline uint64_t offload_charge(const struct offload_maps *m, uint32_t slot)
+{
+	return offload_rx(m, slot) + offload_segs(m, slot) * OFFLOAD_SEG_CHARGE;
+}
 
 /*
  * The arithmetic on tcp_info's byte counters (offload_policy.c, pure). rx is
@@ -101,14 +115,29 @@ uint64_t offload_owed(const struct offload_sample *s, uint64_t banner_len);
  * received byte was written to the send queue (acked + outq covers banner + data).
  * outq == 0 alone is not enough: bytes may still wait in the redirect queue. */
 int offload_drained(const struct offload_sample *s, uint64_t banner_len);
-/* 1 when the peer owes more than budget bytes: it is reset. */
-int offload_over_budget(const struct offload_sample *s, uint64_t banner_len, uint64_t budget);
-/* The mark to set for a socket whose counter read rx when tcp_info was last asked: a
- * quarter of the budget further. The program wakes the worker when the counter
+/*
+ * What the kernel holds for a peer is its owed bytes plus about OFFLOAD_SEG_CHARGE per
+ * owed segment. Which segments are owed is not known, only the counts the program kept:
+ * a worker keeps them per window (a window closes once it was charged a quarter
+ * budget) for the current window and the one before.
+ */
+struct offload_window {
+	uint64_t bytes, segs;
+};
+/* Segments among the last `owed` bytes received: all of the current window's when the
+ * owed bytes fit in it, and for the older rest as many as the previous window had per
+ * byte (the current one's when there is none before). Never more than one per byte. */
+uint64_t offload_owed_segs(uint64_t owed, struct offload_window cur, struct offload_window prev);
+/* 1 when what the peer owes, its bytes plus OFFLOAD_SEG_CHARGE per segment in
+ * owed_segs, is over budget: it is reset. */
+int offload_over_budget(const struct offload_sample *s, uint64_t banner_len, uint64_t owed_segs,
+			uint64_t budget);
+/* The mark to set for a socket whose charge read rx when tcp_info was last asked: a
+ * quarter of the budget further. The program wakes the worker when the charge
  * reaches it, so between two asks a peer adds at most that (plus what comes in while
  * the worker wakes up): it is reset before it owes 1.25 budgets and that share. */
 uint64_t offload_next_mark(uint64_t rx, uint64_t budget);
-/* 1 when a socket whose counter reads rx must be asked again: it reached its mark
+/* 1 when a socket whose charge reads rx must be asked again: it reached its mark
  * (or the program fired and awaits a new one, mark = UINT64_MAX). */
 int offload_recheck_due(uint64_t rx, uint64_t mark);
 

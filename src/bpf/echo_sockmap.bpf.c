@@ -10,9 +10,11 @@
  *
  * The kernel does not hold back a peer that sends without reading (the redirect
  * queue has no limit), so echod must notice one quickly and cheaply. For that the
- * program also adds each skb's length to the socket's counter in `echo_rx`, an array
- * user space maps into its memory: a worker sees every offloaded socket's received
- * bytes without a system call. When a counter reaches the socket's mark in
+ * program also adds each skb's length to the socket's counter in `echo_rx` and counts
+ * the skb in `echo_segs`, arrays user space maps into its memory: a worker sees every
+ * offloaded socket's received bytes and segments without a system call. When the
+ * socket's charge (bytes plus OFFLOAD_SEG_CHARGE per segment: the kernel holds each
+ * skb whole, so tiny segments cost far more than their bytes) reaches its mark in
  * `echo_mark` (set by the worker: a quarter budget past what it last looked at),
  * the program writes the slot into the owning worker's ring buffer (`echo_wake`),
  * which wakes that worker's epoll at once: it asks tcp_info how much was
@@ -27,6 +29,8 @@
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+
+#include "echod/offload_charge.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -76,6 +80,14 @@ struct {
 	__type(value, __u64);
 } echo_rx SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} echo_segs SEC(".maps");
+
 SEC("sk_skb")
 int echo_verdict(struct __sk_buff *skb)
 {
@@ -85,11 +97,13 @@ int echo_verdict(struct __sk_buff *skb)
 	if (s != NULL) {
 		__u32 slot = s->slot, worker = s->worker;
 		__u64 *rx = bpf_map_lookup_elem(&echo_rx, &slot);
+		__u64 *segs = bpf_map_lookup_elem(&echo_segs, &slot);
 		__u64 *mark = bpf_map_lookup_elem(&echo_mark, &slot);
 
-		if (rx != NULL && mark != NULL) {
+		if (rx != NULL && segs != NULL && mark != NULL) {
 			__sync_fetch_and_add(rx, skb->len);
-			if (*rx >= *mark) {
+			__sync_fetch_and_add(segs, 1);
+			if (*rx + *segs * OFFLOAD_SEG_CHARGE >= *mark) {
 				void *ring = bpf_map_lookup_elem(&echo_wake, &worker);
 
 				*mark = ~0ULL; /* once: the worker sets the next mark */

@@ -77,15 +77,53 @@ TEST(OffloadPolicy, OverBudgetIsStrictlyMoreThanTheBudgetOwed)
 	const uint64_t budget = 65536;
 	struct offload_sample s = Sample(budget + 100, 100, 0, 0);
 	EXPECT_EQ(offload_owed(&s, 0), budget);
-	EXPECT_FALSE(offload_over_budget(&s, 0, budget));
+	EXPECT_FALSE(offload_over_budget(&s, 0, 0, budget));
 	s.rx++;
-	EXPECT_TRUE(offload_over_budget(&s, 0, budget));
+	EXPECT_TRUE(offload_over_budget(&s, 0, 0, budget));
 	// Acknowledged bytes (in the peer's own buffer) are not owed.
 	s.acked = s.rx;
-	EXPECT_FALSE(offload_over_budget(&s, 0, budget));
+	EXPECT_FALSE(offload_over_budget(&s, 0, 0, budget));
 	// More acknowledged than received (the banner, counted by the caller): never owed.
 	s = Sample(10, 50, 0, 0);
 	EXPECT_EQ(offload_owed(&s, 0), 0u);
+}
+
+TEST(OffloadPolicy, EachOwedSegmentIsChargedTheKernelsOverhead)
+{
+	const uint64_t budget = 65536;
+	// 1000 bytes owed in 1000 one-byte segments cost about a megabyte, not a kilobyte.
+	struct offload_sample s = Sample(1000, 0, 0, 0);
+	EXPECT_TRUE(offload_over_budget(&s, 0, 1000, budget));
+	EXPECT_FALSE(offload_over_budget(&s, 0, 1, budget));
+	// The charge is exact at the edge: owed + segments x OFFLOAD_SEG_CHARGE.
+	const uint64_t segs = (budget - 1000) / OFFLOAD_SEG_CHARGE;
+	EXPECT_FALSE(offload_over_budget(&s, 0, segs, 1000 + segs * OFFLOAD_SEG_CHARGE));
+	EXPECT_TRUE(offload_over_budget(&s, 0, segs + 1, 1000 + segs * OFFLOAD_SEG_CHARGE));
+	// No overflow with absurd counts.
+	EXPECT_TRUE(offload_over_budget(&s, 0, UINT64_MAX, budget));
+}
+
+TEST(OffloadPolicy, OwedSegmentsComeFromTheWindowsTheOwedBytesSpan)
+{
+	struct offload_window none = {0, 0};
+	// Owed bytes within the current window: all of its segments, never more than bytes.
+	EXPECT_EQ(offload_owed_segs(100, {1000, 10}, none), 10u);
+	EXPECT_EQ(offload_owed_segs(5, {1000, 10}, none), 5u);
+	EXPECT_EQ(offload_owed_segs(0, {1000, 10}, none), 0u);
+	// Older owed bytes at the previous window's density (rounded up).
+	EXPECT_EQ(offload_owed_segs(3000, {1000, 10}, {4000, 4}), 12u);
+	EXPECT_EQ(offload_owed_segs(1001, {1000, 10}, {4000, 4}), 11u);
+	// A bulk stream long echoed: one window of 64 KiB segments, little owed.
+	EXPECT_EQ(offload_owed_segs(131072, {1048576, 16}, {1048576, 16}), 16u);
+	// A peer of one-byte segments: every owed byte is a segment.
+	EXPECT_EQ(offload_owed_segs(5000, {1000, 1000}, {1000, 1000}), 5000u);
+	// No window before: the current one's density.
+	EXPECT_EQ(offload_owed_segs(3000, {1000, 1000}, none), 3000u);
+	// Nothing counted yet (bytes not yet through the program): none.
+	EXPECT_EQ(offload_owed_segs(3000, none, none), 0u);
+	// Huge windows do not overflow.
+	EXPECT_EQ(offload_owed_segs(UINT64_MAX / 2, {1, 1}, {UINT64_MAX / 4, UINT64_MAX / 4}),
+		  UINT64_MAX / 2);
 }
 
 TEST(OffloadPolicy, TheNextMarkIsAQuarterBudgetOn)
