@@ -469,9 +469,12 @@ struct Conn {
 	// then see no byte move for a while even as we read what the kernel holds.
 	bool backlogged = false;
 	bool big = false; // a transfer over 256 KiB: at most 4 at once
-	// The most it was ever owed and had not read (sent + banner - received): in
+	// The most it was ever owed and had not read (sent + banner - received), and the
+	// most that was ever charged against the offload budget for it: the owed bytes
+	// plus 1 KiB (OFFLOAD_SEG_CHARGE) for each segment they may have come in. In
 	// offload mode, over the budget it may be reset.
-	uint64_t max_ahead = 0;
+	uint64_t max_ahead = 0, max_charge = 0;
+	uint64_t sends = 0; // successful send() calls: with sent / 16 KiB, a bound on segments
 	unsigned gen = 0; // disruptions (HUP, kill) when it opened
 };
 
@@ -947,9 +950,10 @@ bool TcpLoop::Excused(Conn *c, std::string *why)
 		*why = "idle for " + std::to_string(gap) + " ms";
 		return true;
 	}
-	if (run_->offload && c->kind == Kind::kEcho && c->max_ahead > run_->offload_budget) {
+	if (run_->offload && c->kind == Kind::kEcho && c->max_charge > run_->offload_budget) {
 		stats.overruns++;
-		*why = "owed " + std::to_string(c->max_ahead) + " bytes, over the offload budget";
+		*why = "owed " + std::to_string(c->max_ahead) + " bytes (charged up to " +
+		       std::to_string(c->max_charge) + " with its segments), over the offload budget";
 		return true;
 	}
 	if ((run_->max_conns > 0 || run_->max_per_ip > 0) && c->recvd == 0) {
@@ -1070,8 +1074,13 @@ void TcpLoop::DoSend(Conn *c)
 			c->last_progress = now_;
 			c->sent += uint64_t(k);
 			c->blocked_since = 0;
-			if (c->kind == Kind::kEcho)
-				c->max_ahead = std::max(c->max_ahead, Owed(c) - c->recvd);
+			c->sends++;
+			if (c->kind == Kind::kEcho) {
+				uint64_t ahead = Owed(c) - c->recvd;
+				uint64_t segs = std::min(ahead, c->sends + c->sent / 16384);
+				c->max_ahead = std::max(c->max_ahead, ahead);
+				c->max_charge = std::max(c->max_charge, ahead + segs * 1024);
+			}
 			continue;
 		}
 		if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
