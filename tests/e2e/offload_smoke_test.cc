@@ -1,6 +1,6 @@
 // --offload (issue 17), the smoke cases: the options and their errors, the kernel
 // echo itself, a peer that never reads reset and counted, and the fallbacks when
-// bpf() is refused (tests/tools/deny-bpf). The full matrix (half-close, drain, idle,
+// bpf() is refused (deny-bpf, built from tests/tools/deny-syscall.c). The full matrix (half-close, drain, idle,
 // limits, activation in offload mode) is tests/e2e/offload_test.cc.
 // Skipped, with the reason, when echod was built without BPF or the kernel refuses.
 #include <signal.h>
