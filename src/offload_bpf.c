@@ -51,6 +51,11 @@ static int offload_fail(int err, const char *what, char *why, size_t whylen)
 	return -err;
 }
 
+/* The loaded object: it stays for the life of the process (the workers inherit the
+ * maps' descriptors; the program is held by its attachment to the map). Kept here,
+ * not dropped, so that it is never a leak and offload_unload can close it. */
+static struct bpf_object *loaded;
+
 /* A shared, writable mapping of an mmapable array of n uint64_t. */
 static uint64_t *map_array(int fd, unsigned n)
 {
@@ -138,8 +143,7 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, un
 		bpf_object__close(obj);
 		return err;
 	}
-	/* The object stays loaded for the life of the process (the workers inherit the
-	 * maps' descriptors; the program is held by its attachment to the map). */
+	loaded = obj;
 	m->socks_fd = map_fd;
 	m->slots_fd = bpf_map__fd(slots);
 	m->nslots = nslots;
