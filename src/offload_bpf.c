@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -57,10 +58,14 @@ static int offload_fail(int err, const char *what, char *why, size_t whylen)
 static struct bpf_object *loaded;
 
 /* A shared, writable mapping of an mmapable array of n uint64_t. */
+static size_t array_len(unsigned n)
+{
+	return ((size_t)n * sizeof(uint64_t) + 4095) & ~(size_t)4095;
+}
+
 static uint64_t *map_array(int fd, unsigned n)
 {
-	size_t len = ((size_t)n * sizeof(uint64_t) + 4095) & ~(size_t)4095;
-	void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *mem = mmap(NULL, array_len(n), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	return mem == MAP_FAILED ? NULL : mem;
 }
@@ -148,6 +153,23 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, un
 	m->slots_fd = bpf_map__fd(slots);
 	m->nslots = nslots;
 	return 0;
+}
+
+void offload_unload(struct offload_maps *m)
+{
+	size_t len = array_len(m->nslots);
+
+	if (loaded == NULL)
+		return;
+	for (unsigned i = 0; i < m->nrings; i++)
+		close(m->rings[i]);
+	free(m->rings);
+	(void)munmap(m->rx, len);
+	(void)munmap(m->segs, len);
+	(void)munmap(m->mark, len);
+	bpf_object__close(loaded);
+	loaded = NULL;
+	*m = (struct offload_maps){.socks_fd = -1, .slots_fd = -1};
 }
 
 int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint32_t ring,

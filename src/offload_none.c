@@ -20,6 +20,11 @@ int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, un
 	return -ENOSYS;
 }
 
+void offload_unload(struct offload_maps *m)
+{
+	(void)m;
+}
+
 int offload_insert(const struct offload_maps *m, int fd, uint32_t slot, uint32_t ring,
 		   uint64_t mark, uint64_t *cookie)
 {

@@ -1024,6 +1024,7 @@ int supervisor_run(const struct config *cfg, int argc, char **argv)
 	metrics_close(&sv.metrics);
 	close(sv.sigfd);
 	log_msg(LOG_LVL_NOTICE, "stopped");
+	offload_unload(&sv.offload_maps);
 	stats_destroy(sv.sh);
 	free(sv.procs);
 	free(sv.slots);

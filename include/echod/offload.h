@@ -44,6 +44,9 @@ int offload_built(void);
  * permitted (needs CAP_BPF and CAP_NET_ADMIN)"). */
 int offload_load(struct offload_maps *m, unsigned max_socks, unsigned nslots, unsigned nrings,
 		 char *why, size_t whylen);
+/* The supervisor, at its exit: closes what offload_load made (workers leave it be:
+ * it is the supervisor's, they only inherited it). */
+void offload_unload(struct offload_maps *m);
 /* Gives the established socket fd counter `slot` (zeroed here, its mark at `mark`)
  * owned by worker table entry `ring`, then puts it into the SOCKHASH: from now on the
  * kernel echoes it. Returns 0 with its cookie, or -errno (-EOPNOTSUPP: its FIN came
