@@ -351,7 +351,10 @@ def revision():
     try:
         rev = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no"],
+        # The reports bench/all writes one after the other are not changes to what is
+        # measured: docs/ is left out.
+        dirty = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", ":(exclude)docs"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
