@@ -642,8 +642,14 @@ static void sv_roll_step(struct supervisor *sv)
 	sv_roll_end(sv, "done");
 }
 
+static void sv_signals(struct supervisor *sv);
+
 static void sv_tick(struct supervisor *sv)
 {
+	/* Signals first: a TERM or INT sent to the whole group is pending here before any
+	 * worker can act on its own copy and exit, so it is seen before that exit is, and
+	 * the exit is not taken for a death. */
+	sv_signals(sv);
 	sv_reap(sv);
 	sv_check_stuck(sv);
 	if (sv->stopping) {
