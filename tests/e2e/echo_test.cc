@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "checks.h"
 #include "fixture.h"
 
 namespace e2e
@@ -16,33 +17,13 @@ ECHOD_INSTANTIATE_BACKENDS(EchoTest);
 
 constexpr int kTimeoutMs = 10000;
 
-// Streams data over one new connection; "" or what went wrong.
-std::string StreamOverNewConnection(int port, const std::string &data, const StreamOptions &opt)
-{
-	std::string error;
-	Fd fd = Connect(kLoopback, port, kTimeoutMs, &error);
-	return fd.valid() ? StreamEcho(fd.get(), data, opt) : error;
-}
-
 TEST_P(EchoTest, ConcurrentRandomSizedStreamsAreByteExact)
 {
 	constexpr int kConns = 20;
 	constexpr size_t kBytes = 1 << 20;
 	Daemon *d = StartDaemon();
 	ASSERT_NE(d, nullptr);
-	std::vector<std::string> errors(kConns);
-	std::vector<std::thread> threads;
-	for (int i = 0; i < kConns; i++) {
-		threads.emplace_back([&, i] {
-			StreamOptions opt;
-			opt.seed = uint64_t(i) + 1;
-			opt.max_chunk = 32768;
-			errors[size_t(i)] =
-			    StreamOverNewConnection(d->port(), RandomBytes(kBytes, opt.seed), opt);
-		});
-	}
-	for (auto &t : threads)
-		t.join();
+	std::vector<std::string> errors = ConcurrentStreams(d->port(), kConns, kBytes);
 	for (int i = 0; i < kConns; i++)
 		EXPECT_EQ(errors[size_t(i)], "") << "connection " << i;
 }

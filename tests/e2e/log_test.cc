@@ -8,6 +8,7 @@
 #include <regex>
 #include <string>
 
+#include "checks.h"
 #include "diag.h"
 #include "fixture.h"
 
@@ -26,17 +27,6 @@ std::string Where(int client_port, int listen_port, const std::string &service)
 {
 	return "connection closed: peer=127.0.0.1:" + std::to_string(client_port) +
 	       " listener=127.0.0.1:" + std::to_string(listen_port) + " service=" + service + " ";
-}
-
-// The line of log holding needle, "" when none does.
-std::string LineWith(const std::string &log, const std::string &needle)
-{
-	size_t at = log.find(needle);
-	if (at == std::string::npos)
-		return "";
-	size_t from = log.rfind('\n', at);
-	from = from == std::string::npos ? 0 : from + 1;
-	return log.substr(from, log.find('\n', at) - from);
 }
 
 TEST_P(LogTest, ClosedEchoConnectionIsOneLineWithPeerListenerBytesDurationReason)

@@ -39,25 +39,6 @@ ECHOD_INSTANTIATE_OFFLOAD(OffloadTest);
 constexpr int kTimeoutMs = 10000;
 constexpr size_t kMiB = 1 << 20;
 
-// The line of log holding needle, "" when none does.
-std::string LineWith(const std::string &log, const std::string &needle)
-{
-	size_t at = log.find(needle);
-	if (at == std::string::npos)
-		return "";
-	size_t from = log.rfind('\n', at);
-	from = from == std::string::npos ? 0 : from + 1;
-	return log.substr(from, log.find('\n', at) - from);
-}
-
-// Streams data over one new connection; "" or what went wrong.
-std::string StreamOverNewConnection(int port, const std::string &data, const StreamOptions &opt)
-{
-	std::string error;
-	Fd fd = Connect(kLoopback, port, kTimeoutMs, &error);
-	return fd.valid() ? StreamEcho(fd.get(), data, opt) : error;
-}
-
 // The tutorials' client: sends everything without reading, SHUT_WR, then reads to
 // EOF. "" or what went wrong.
 std::string SendShutReadToEof(int port, const std::string &data, const std::string &banner = "")
@@ -161,19 +142,7 @@ TEST_P(OffloadTest, ConcurrentRandomSizedStreamsAreByteExact)
 	constexpr int kConns = 20;
 	Daemon *d = StartDaemon();
 	ASSERT_NE(d, nullptr);
-	std::vector<std::string> errors(kConns);
-	std::vector<std::thread> threads;
-	for (int i = 0; i < kConns; i++) {
-		threads.emplace_back([&, i] {
-			StreamOptions opt;
-			opt.seed = uint64_t(i) + 1;
-			opt.max_chunk = 32768;
-			errors[size_t(i)] =
-			    StreamOverNewConnection(d->port(), RandomBytes(kMiB, opt.seed), opt);
-		});
-	}
-	for (auto &t : threads)
-		t.join();
+	std::vector<std::string> errors = ConcurrentStreams(d->port(), kConns, kMiB);
 	for (int i = 0; i < kConns; i++)
 		EXPECT_EQ(errors[size_t(i)], "") << "connection " << i;
 	EXPECT_EQ(WaitCounter(d, "offloaded", kConns, kTimeoutMs), uint64_t(kConns)) << d->Log();

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
 
 #include "fixture.h"
 
@@ -11,6 +12,7 @@ namespace e2e
 namespace
 {
 constexpr int kTimeoutMs = 5000;
+constexpr int kStreamTimeoutMs = 10000; // the suites' own, for a stream's connect
 } // namespace
 
 void OpenEchoing(int port, size_t n, const std::string &src, std::vector<Fd> *fds)
@@ -53,6 +55,42 @@ std::string KeepTicking(int port, bool *starved)
 		usleep(300 * 1000);
 	}
 	return fd.valid() ? "" : "cannot connect";
+}
+
+std::string StreamOverNewConnection(int port, const std::string &data, const StreamOptions &opt)
+{
+	std::string error;
+	Fd fd = Connect(kLoopback, port, kStreamTimeoutMs, &error);
+	return fd.valid() ? StreamEcho(fd.get(), data, opt) : error;
+}
+
+std::vector<std::string> ConcurrentStreams(int port, int conns, size_t bytes)
+{
+	std::vector<std::string> errors(static_cast<size_t>(conns));
+	std::vector<std::thread> threads;
+	for (int i = 0; i < conns; i++) {
+		threads.emplace_back([&, i] {
+			StreamOptions opt;
+			opt.seed = uint64_t(i) + 1;
+			opt.max_chunk = 32768;
+			errors[size_t(i)] =
+			    StreamOverNewConnection(port, RandomBytes(bytes, opt.seed), opt);
+		});
+	}
+	for (auto &t : threads)
+		t.join();
+	return errors;
+}
+
+// The line of log holding needle, "" when none does.
+std::string LineWith(const std::string &log, const std::string &needle)
+{
+	size_t at = log.find(needle);
+	if (at == std::string::npos)
+		return "";
+	size_t from = log.rfind('\n', at);
+	from = from == std::string::npos ? 0 : from + 1;
+	return log.substr(from, log.find('\n', at) - from);
 }
 
 } // namespace e2e

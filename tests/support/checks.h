@@ -22,6 +22,17 @@ void ExpectRejected(int port, const std::string &src);
 // then a close proves nothing and the caller tries again.
 std::string KeepTicking(int port, bool *starved);
 
+// Streams data over one new connection; "" or what went wrong.
+std::string StreamOverNewConnection(int port, const std::string &data, const StreamOptions &opt);
+
+// conns connections at once, each streaming `bytes` random bytes (its own seed, chunks
+// of up to 32 KiB) and reading them back. Returns each connection's "" or what went
+// wrong.
+std::vector<std::string> ConcurrentStreams(int port, int conns, size_t bytes);
+
+// The line of log holding needle, "" when none does.
+std::string LineWith(const std::string &log, const std::string &needle);
+
 } // namespace e2e
 
 #endif
